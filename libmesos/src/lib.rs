@@ -1,0 +1,15 @@
+//! The `mesos` crate: what the Mesos master, agent, executors and tools share.
+//!
+//! - [`wire`]: the Mesos 1.11 protobuf types, generated from our own `.proto`
+//!   files in `proto/` (wire-identical to Apache Mesos 1.11), plus the Mesos
+//!   JSON mapping in [`wire::json`].
+//!
+//! ```
+//! use mesos::wire::mesos::v1::FrameworkInfo;
+//! let info = FrameworkInfo { user: "root".into(), name: "demo".into(), ..Default::default() };
+//! let json = mesos::wire::json::to_json_string(&info);
+//! assert!(json.starts_with(r#"{"user":"root","name":"demo""#));
+//! ```
+#![deny(missing_docs)]
+
+pub mod wire;
