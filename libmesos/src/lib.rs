@@ -2,7 +2,9 @@
 //!
 //! - [`wire`]: the Mesos 1.11 protobuf types, generated from our own `.proto`
 //!   files in `proto/` (wire-identical to Apache Mesos 1.11), plus the Mesos
-//!   JSON mapping in [`wire::json`].
+//!   JSON mapping in [`wire::json`] and the RecordIO framing of event
+//!   streams in [`wire::recordio`].
+//! - [`upid`]: libprocess process addresses (`id@ip:port`).
 //!
 //! ```
 //! use mesos::wire::mesos::v1::FrameworkInfo;
@@ -12,4 +14,5 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod upid;
 pub mod wire;
