@@ -4,6 +4,8 @@
 //!   files in `proto/` (wire-identical to Apache Mesos 1.11), plus the Mesos
 //!   JSON mapping in [`wire::json`] and the RecordIO framing of event
 //!   streams in [`wire::recordio`].
+//! - [`resources`]: the Resources algebra (scalars, ranges, sets, roles,
+//!   reservations) and the `--resources` text form.
 //! - [`upid`]: libprocess process addresses (`id@ip:port`).
 //!
 //! ```
@@ -14,5 +16,6 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod resources;
 pub mod upid;
 pub mod wire;
