@@ -6,6 +6,7 @@
 //!   streams in [`wire::recordio`].
 //! - [`resources`]: the Resources algebra (scalars, ranges, sets, roles,
 //!   reservations) and the `--resources` text form.
+//! - [`ids`]: identifier newtypes (`FrameworkId`, `AgentId`, ...).
 //! - [`upid`]: libprocess process addresses (`id@ip:port`).
 //!
 //! ```
@@ -16,6 +17,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod ids;
 pub mod resources;
 pub mod upid;
 pub mod wire;

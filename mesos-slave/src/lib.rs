@@ -1,0 +1,1 @@
+//! The Mesos agent (`mesos-slave`, `mesos-agent`) and the command executor (`mesos-executor`).

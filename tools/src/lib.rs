@@ -1,0 +1,1 @@
+//! `mesos-local` and `mesos-execute`.
