@@ -7,6 +7,7 @@
 //! - [`resources`]: the Resources algebra (scalars, ranges, sets, roles,
 //!   reservations) and the `--resources` text form.
 //! - [`ids`]: identifier newtypes (`FrameworkId`, `AgentId`, ...).
+//! - [`process`]: the libprocess transport (messages over HTTP/1.1).
 //! - [`upid`]: libprocess process addresses (`id@ip:port`).
 //!
 //! ```
@@ -18,6 +19,7 @@
 #![deny(missing_docs)]
 
 pub mod ids;
+pub mod process;
 pub mod resources;
 pub mod upid;
 pub mod wire;
