@@ -6,6 +6,7 @@
 //!   streams in [`wire::recordio`].
 //! - [`resources`]: the Resources algebra (scalars, ranges, sets, roles,
 //!   reservations) and the `--resources` text form.
+//! - [`convert`]: wire messages to domain types, v0 to v1.
 //! - [`ids`]: identifier newtypes (`FrameworkId`, `AgentId`, ...).
 //! - [`process`]: the libprocess transport (messages over HTTP/1.1).
 //! - [`upid`]: libprocess process addresses (`id@ip:port`).
@@ -18,6 +19,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod convert;
 pub mod ids;
 pub mod process;
 pub mod resources;
