@@ -55,25 +55,46 @@ fn decline_all(al: &mut Allocator, offers: &[Allocation], refuse: Option<Duratio
     }
 }
 
-/// The DRF paper's example (Ghodsi et al., NSDI 2011): 9 CPUs and 18 GB;
-/// A's tasks need <1 CPU, 4 GB>, B's <3 CPUs, 1 GB>. Each framework offered
-/// resources launches one task if it fits and declines the rest with no
-/// filter. DRF ends with A running 3 tasks and B 2 (both at a 2/3 dominant
-/// share); offering to A first every time would give A 4 tasks.
-fn drf_paper(role_a: &str, role_b: &str) -> (usize, usize) {
+/// Frameworks A and B share one agent; each one offered resources launches
+/// one task (`task_a` or `task_b`) if it fits and declines the rest with no
+/// filter, until nothing fits. Every offer must go to the framework with
+/// the smaller dominant share. Returns the tasks launched by A and B.
+fn drf_simulation(
+    total: &str,
+    (role_a, task_a): (&str, &str),
+    (role_b, task_b): (&str, &str),
+) -> (usize, usize) {
     let mut al = allocator();
-    al.add_agent(aid("agent"), res("cpus:9;mem:18432"), HashMap::new());
+    al.add_agent(aid("agent"), res(total), HashMap::new());
     al.add_framework(fid("A"), spec(&[role_a]), HashMap::new(), true);
     al.add_framework(fid("B"), spec(&[role_b]), HashMap::new(), true);
-    let tasks = HashMap::from([
-        (fid("A"), res("cpus:1;mem:4096")),
-        (fid("B"), res("cpus:3;mem:1024")),
-    ]);
+    let tasks = HashMap::from([(fid("A"), res(task_a)), (fid("B"), res(task_b))]);
     let mut launched: HashMap<FrameworkId, usize> = HashMap::new();
     let mut idle_cycles = 0;
+    // The share that decides the order: the role's if they differ, else
+    // the framework's within the role.
+    let share = |al: &Allocator, f: &str, role: &str| {
+        if role_a == role_b {
+            al.framework_share(&fid(f), role).unwrap()
+        } else {
+            al.role_share(role).unwrap()
+        }
+    };
     for cycle in 0..100 {
         let now = base() + secs(cycle);
+        let (share_a, share_b) = (share(&al, "A", role_a), share(&al, "B", role_b));
         let offers = al.allocate(now);
+        if let Some(o) = offers.first() {
+            let (mine, other) = if o.framework_id == fid("A") {
+                (share_a, share_b)
+            } else {
+                (share_b, share_a)
+            };
+            assert!(
+                mine <= other,
+                "offered to the larger share ({mine} > {other})"
+            );
+        }
         assert!(offers.len() <= 1, "one agent, one offer per cycle");
         let mut any = false;
         for o in offers {
@@ -100,6 +121,17 @@ fn drf_paper(role_a: &str, role_b: &str) -> (usize, usize) {
     )
 }
 
+/// The DRF paper's example (Ghodsi et al., NSDI 2011): 9 CPUs and 18 GB;
+/// A's tasks need <1 CPU, 4 GB>, B's <3 CPUs, 1 GB>. DRF ends with A
+/// running 3 tasks and B 2, both at a dominant share of 2/3.
+fn drf_paper(role_a: &str, role_b: &str) -> (usize, usize) {
+    drf_simulation(
+        "cpus:9;mem:18432",
+        (role_a, "cpus:1;mem:4096"),
+        (role_b, "cpus:3;mem:1024"),
+    )
+}
+
 #[test]
 fn drf_paper_example_between_frameworks_of_one_role() {
     assert_eq!(drf_paper("analytics", "analytics"), (3, 2));
@@ -108,6 +140,19 @@ fn drf_paper_example_between_frameworks_of_one_role() {
 #[test]
 fn drf_paper_example_between_roles() {
     assert_eq!(drf_paper("a", "b"), (3, 2));
+}
+
+/// Where DRF and taking turns differ: B's tasks weigh three times A's, so
+/// A gets three offers for each of B's (round robin would alternate, and
+/// offer B at a share of 1/3 while A is at 2/9).
+#[test]
+fn drf_offers_the_smaller_dominant_share_not_turns() {
+    let small = ("a", "cpus:1;mem:1024");
+    let large = ("b", "cpus:1;mem:6144");
+    assert_eq!(drf_simulation("cpus:9;mem:18432", small, large), (6, 2));
+    let small = ("r", "cpus:1;mem:1024");
+    let large = ("r", "cpus:1;mem:6144");
+    assert_eq!(drf_simulation("cpus:9;mem:18432", small, large), (6, 2));
 }
 
 #[test]
