@@ -8,7 +8,9 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FlagError {
     /// Not a Mesos duration.
-    #[error("invalid duration '{0}': expected a number and a unit (ns, us, ms, secs, mins, hrs, days, weeks)")]
+    #[error(
+        "invalid duration '{0}': expected a number and a unit (ns, us, ms, secs, mins, hrs, days, weeks)"
+    )]
     Duration(String),
     /// Not a Mesos byte size.
     #[error("invalid byte size '{0}': expected a number and a unit (B, KB, MB, GB, TB)")]
@@ -121,7 +123,10 @@ pub fn expand_file_values(args: Vec<String>) -> Result<Vec<String>, FlagError> {
                 path: path.to_string(),
                 error: e.to_string(),
             })?;
-            Ok(format!("{flag}={}", contents.trim_end_matches(['\n', '\r'])))
+            Ok(format!(
+                "{flag}={}",
+                contents.trim_end_matches(['\n', '\r'])
+            ))
         })
         .collect()
 }
@@ -137,12 +142,58 @@ pub fn expand_negations(args: Vec<String>, booleans: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Adds `--<flag>=<value>` for every `MESOS_<FLAG>` variable of `env` that
+/// names a flag (or alias) of `command` not already on the command line,
+/// as Mesos's flag loader does; other `MESOS_*` variables are ignored.
+pub fn with_environment(
+    command: &clap::Command,
+    mut args: Vec<String>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Vec<String> {
+    let given: Vec<String> = args
+        .iter()
+        .filter_map(|a| a.strip_prefix("--"))
+        .map(|a| {
+            let name = a.split('=').next().unwrap_or(a);
+            name.strip_prefix("no-").unwrap_or(name).to_string()
+        })
+        .collect();
+    let mut added = Vec::new();
+    for (key, value) in env {
+        let Some(name) = key.strip_prefix("MESOS_") else {
+            continue;
+        };
+        let name = name.to_ascii_lowercase();
+        let Some(arg) = command.get_arguments().find(|arg| {
+            arg.get_long() == Some(name.as_str())
+                || arg
+                    .get_all_aliases()
+                    .is_some_and(|a| a.contains(&name.as_str()))
+        }) else {
+            continue;
+        };
+        let long = arg.get_long().unwrap_or(&name).to_string();
+        let names: Vec<&str> = std::iter::once(long.as_str())
+            .chain(arg.get_all_aliases().unwrap_or_default())
+            .collect();
+        if given.iter().any(|g| names.contains(&g.as_str())) {
+            continue;
+        }
+        added.push(format!("--{long}={value}"));
+    }
+    added.sort();
+    args.extend(added);
+    args
+}
+
 /// Parses a Mesos boolean flag value (`true`/`false`, also `1`/`0`).
 pub fn parse_bool(text: &str) -> Result<bool, String> {
     match text.trim() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
-        other => Err(format!("invalid boolean '{other}': expected 'true' or 'false'")),
+        other => Err(format!(
+            "invalid boolean '{other}': expected 'true' or 'false'"
+        )),
     }
 }
 
@@ -157,7 +208,10 @@ mod tests {
         assert_eq!(parse_duration("10ms").unwrap(), Duration::from_millis(10));
         assert_eq!(parse_duration("1.5mins").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("2hrs").unwrap(), Duration::from_secs(7200));
-        assert_eq!(parse_duration("1weeks").unwrap(), Duration::from_secs(604800));
+        assert_eq!(
+            parse_duration("1weeks").unwrap(),
+            Duration::from_secs(604800)
+        );
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("-1secs").is_err());
         assert!(parse_duration("1fortnight").is_err());
@@ -183,7 +237,10 @@ mod tests {
             "--no-quiet".to_string(),
         ];
         let args = expand_negations(expand_file_values(args).unwrap(), &["quiet"]);
-        assert_eq!(args, ["mesos-master", "--credentials=secret", "--quiet=false"]);
+        assert_eq!(
+            args,
+            ["mesos-master", "--credentials=secret", "--quiet=false"]
+        );
         std::fs::remove_file(&path).unwrap();
         let missing = expand_file_values(vec!["--acls=file:///nonexistent/x".into()]);
         assert!(matches!(missing, Err(FlagError::File { .. })));

@@ -7,4 +7,5 @@
 #![deny(missing_docs)]
 
 pub mod allocator;
+pub mod flags;
 pub mod master;
