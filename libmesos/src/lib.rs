@@ -9,6 +9,7 @@
 //! - [`convert`]: wire messages to domain types, v0 to v1.
 //! - [`flags`]: Mesos flag conventions (durations, byte sizes, `file://`).
 //! - [`ids`]: identifier newtypes (`FrameworkId`, `AgentId`, ...).
+//! - [`logging`]: the binaries' log set-up (`--logging_level`, `--quiet`).
 //! - [`process`]: the libprocess transport (messages over HTTP/1.1).
 //! - [`upid`]: libprocess process addresses (`id@ip:port`).
 //!
@@ -23,6 +24,7 @@
 pub mod convert;
 pub mod flags;
 pub mod ids;
+pub mod logging;
 pub mod process;
 pub mod resources;
 pub mod upid;

@@ -4,8 +4,13 @@
 //!   with events and the time, and it answers with what to offer.
 //! - [`master`]: the master state machine (frameworks, agents, offers,
 //!   tasks), pure as well: inputs and the time in, effects out.
+//! - [`runtime`]: the tokio task that drives the core and performs effects.
+//! - [`api`]: the HTTP endpoints (v1 scheduler API, `/state`, ...).
+//! - [`flags`]: the `mesos-master` flags.
 #![deny(missing_docs)]
 
 pub mod allocator;
+pub mod api;
 pub mod flags;
 pub mod master;
+pub mod runtime;

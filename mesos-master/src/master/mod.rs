@@ -329,6 +329,12 @@ impl Master {
         self.elected_time
     }
 
+    /// Sets role weights.
+    pub fn update_weights(&mut self, weights: &[(String, f64)]) {
+        self.allocator.update_weights(weights);
+        self.allocation_pending = true;
+    }
+
     /// The allocator (for introspection).
     pub fn allocator(&self) -> &Allocator {
         &self.allocator

@@ -1,0 +1,382 @@
+//! The master's runtime: one tokio task that owns the [`Master`] core,
+//! feeds it what arrives (libprocess messages, HTTP calls, closed streams,
+//! time) and carries out its effects.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use mesos::ids::FrameworkId;
+use mesos::process::{BodySender, Event as ProcessEvent, Transport};
+use mesos::upid::Upid;
+use mesos::wire::mesos::scheduler;
+use prost::Message as _;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::master::{
+    CallError, Effect, FrameworkLink, HEARTBEAT_INTERVAL, Master, MasterConfig, Now,
+};
+
+/// How an HTTP framework wants its events encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/json`.
+    Json,
+    /// `application/x-protobuf`.
+    Protobuf,
+}
+
+impl Format {
+    /// The media type.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Protobuf => "application/x-protobuf",
+        }
+    }
+}
+
+/// A request for the master task.
+pub(crate) enum Input {
+    /// An HTTP framework subscribes; events go to `sender`.
+    Subscribe {
+        call: scheduler::Call,
+        format: Format,
+        sender: BodySender,
+        reply: oneshot::Sender<Result<(FrameworkId, String), CallError>>,
+    },
+    /// Another HTTP scheduler call.
+    Call {
+        call: scheduler::Call,
+        stream_id: Option<String>,
+        reply: oneshot::Sender<Result<(), CallError>>,
+    },
+    /// An HTTP framework's stream ended.
+    StreamClosed { stream_id: String },
+    /// Set role weights.
+    Weights(Vec<(String, f64)>),
+    /// Read the master's state.
+    Read(Box<dyn FnOnce(&Master) + Send>),
+}
+
+/// A handle on a running master: how the HTTP API reaches it.
+#[derive(Clone)]
+pub struct MasterHandle {
+    inputs: mpsc::UnboundedSender<Input>,
+    /// The effective flags, for `/flags` and `/state`.
+    pub flags: Arc<Vec<(String, String)>>,
+    /// The master's UPID.
+    pub pid: Upid,
+}
+
+impl MasterHandle {
+    pub(crate) fn send(&self, input: Input) -> bool {
+        self.inputs.send(input).is_ok()
+    }
+
+    /// Sets role weights (`--weights`).
+    pub fn set_weights(&self, weights: Vec<(String, f64)>) {
+        self.send(Input::Weights(weights));
+    }
+
+    /// Runs `read` on the master's state and returns what it computes.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Master) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        let read = Box::new(move |master: &Master| {
+            let _ = reply.send(read(master));
+        });
+        if !self.send(Input::Read(read)) {
+            return None;
+        }
+        answer.await.ok()
+    }
+}
+
+/// The current time. The runtime is the one place of the master that
+/// reads the clock; the core and the allocator are handed it.
+#[allow(clippy::disallowed_methods)]
+pub fn now() -> Now {
+    Now {
+        instant: Instant::now(),
+        unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default(),
+    }
+}
+
+/// Starts the master on `transport`: process `master`, its HTTP endpoints,
+/// and the delegate for unprefixed paths.
+pub fn start(
+    config: MasterConfig,
+    transport: Transport,
+    flags: Vec<(String, String)>,
+) -> MasterHandle {
+    let (inputs, receiver) = mpsc::unbounded_channel();
+    let handle = MasterHandle {
+        inputs: inputs.clone(),
+        flags: Arc::new(flags),
+        pid: config.pid.clone(),
+    };
+    let mailbox = transport.spawn(&config.pid.id);
+    transport.route(
+        &config.pid.id,
+        Arc::new(crate::api::Api::new(handle.clone())),
+    );
+    transport.delegate(&config.pid.id);
+    let tick = config
+        .allocation_interval
+        .min(crate::master::HOUSEKEEPING_INTERVAL);
+    let runtime = Runtime {
+        master: Master::new(config, now()),
+        transport,
+        inputs,
+        streams: HashMap::new(),
+    };
+    tokio::spawn(runtime.run(mailbox, receiver, tick));
+    handle
+}
+
+/// An HTTP framework's open event stream.
+struct Stream {
+    sender: BodySender,
+    format: Format,
+    /// Dropping it stops the stream's heartbeat task.
+    _stop: oneshot::Sender<()>,
+}
+
+struct Runtime {
+    master: Master,
+    transport: Transport,
+    /// For the tasks the runtime spawns (heartbeats) to report back.
+    inputs: mpsc::UnboundedSender<Input>,
+    /// Open HTTP event streams by `Mesos-Stream-Id`.
+    streams: HashMap<String, Stream>,
+}
+
+/// Inputs handled before the effects are carried out and the allocator is
+/// given a chance to run.
+const BATCH: usize = 256;
+
+impl Runtime {
+    async fn run(
+        mut self,
+        mut mailbox: mpsc::UnboundedReceiver<ProcessEvent>,
+        mut inputs: mpsc::UnboundedReceiver<Input>,
+        tick: Duration,
+    ) {
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = mailbox.recv() => match event {
+                    Some(event) => self.process_event(event),
+                    None => return,
+                },
+                input = inputs.recv() => match input {
+                    Some(input) => self.input(input),
+                    None => return,
+                },
+                _ = ticker.tick() => self.master.tick(now()),
+            }
+            for _ in 0..BATCH {
+                let mut progressed = false;
+                if let Ok(event) = mailbox.try_recv() {
+                    self.process_event(event);
+                    progressed = true;
+                }
+                if let Ok(input) = inputs.try_recv() {
+                    self.input(input);
+                    progressed = true;
+                }
+                if !progressed {
+                    break;
+                }
+            }
+            if self.master.allocation_pending() {
+                self.master.tick(now());
+            }
+            self.perform();
+        }
+    }
+
+    fn process_event(&mut self, event: ProcessEvent) {
+        match event {
+            ProcessEvent::Message(message) => {
+                self.master
+                    .receive(&message.from, &message.name, &message.body, now());
+            }
+            ProcessEvent::Exited(pid) => self.master.exited(&pid, now()),
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        match input {
+            Input::Subscribe {
+                call,
+                format,
+                sender,
+                reply,
+            } => {
+                let stream_id = uuid::Uuid::new_v4().to_string();
+                let link = FrameworkLink::Http {
+                    stream_id: stream_id.clone(),
+                };
+                // Register the stream first: SUBSCRIBED is among the
+                // effects of subscribing.
+                let (stop, stopped) = oneshot::channel();
+                self.streams.insert(
+                    stream_id.clone(),
+                    Stream {
+                        sender: sender.clone(),
+                        format,
+                        _stop: stop,
+                    },
+                );
+                match self.master.subscribe(&call, link, now()) {
+                    Ok(id) => {
+                        self.spawn_heartbeat(stream_id.clone(), sender, format, stopped);
+                        let _ = reply.send(Ok((id, stream_id)));
+                    }
+                    Err(error) => {
+                        self.streams.remove(&stream_id);
+                        let _ = reply.send(Err(error));
+                    }
+                }
+            }
+            Input::Call {
+                call,
+                stream_id,
+                reply,
+            } => {
+                let _ = reply.send(self.call(call, stream_id));
+            }
+            Input::StreamClosed { stream_id } => {
+                if self.streams.remove(&stream_id).is_some() {
+                    self.master
+                        .framework_disconnected(&FrameworkLink::Http { stream_id }, now());
+                }
+            }
+            Input::Read(read) => read(&self.master),
+            Input::Weights(weights) => self.master.update_weights(&weights),
+        }
+    }
+
+    /// Mesos's order of checks for a non-subscribe HTTP call: the framework
+    /// exists, is connected, the stream id is present and matches.
+    fn call(&mut self, call: scheduler::Call, stream_id: Option<String>) -> Result<(), CallError> {
+        let id = call
+            .framework_id
+            .as_ref()
+            .map(FrameworkId::from)
+            .ok_or_else(|| {
+                CallError::BadRequest("Expecting 'framework_id' to be present".into())
+            })?;
+        let framework = self
+            .master
+            .framework(&id)
+            .ok_or(CallError::FrameworkNotFound)?;
+        if framework.link.is_none() {
+            return Err(CallError::NotSubscribed);
+        }
+        if matches!(framework.link, Some(FrameworkLink::Libprocess { .. })) {
+            return Err(CallError::Forbidden(format!(
+                "{id} is not connected via HTTP"
+            )));
+        }
+        let stream_id = stream_id.ok_or_else(|| {
+            CallError::BadRequest(
+                "All non-subscribe calls should include the 'Mesos-Stream-Id' header".into(),
+            )
+        })?;
+        self.master
+            .call(call, &FrameworkLink::Http { stream_id }, now())
+    }
+
+    fn spawn_heartbeat(
+        &self,
+        stream_id: String,
+        sender: BodySender,
+        format: Format,
+        mut stopped: oneshot::Receiver<()>,
+    ) {
+        let heartbeat = encode_event(
+            &scheduler::Event {
+                r#type: Some(scheduler::event::Type::Heartbeat as i32),
+                ..Default::default()
+            },
+            format,
+        );
+        let inputs = self.inputs.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(HEARTBEAT_INTERVAL);
+            interval.tick().await;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return,
+                    _ = sender.closed() => break,
+                    _ = interval.tick() => {
+                        if !sender.send(heartbeat.clone()) {
+                            break;
+                        }
+                    }
+                }
+            }
+            let _ = inputs.send(Input::StreamClosed { stream_id });
+        });
+    }
+
+    fn perform(&mut self) {
+        let from = self.transport.upid(&self.master.config().pid.id);
+        for effect in self.master.take_effects() {
+            match effect {
+                Effect::Send { to, name, body } => self.transport.send(&from, &to, &name, body),
+                Effect::Link { to } => self.transport.link(&from, &to),
+                Effect::Event { link, event } => match &link {
+                    FrameworkLink::Http { stream_id } => {
+                        if let Some(stream) = self.streams.get(stream_id) {
+                            let record = encode_event(&event, stream.format);
+                            if !stream.sender.send(record) {
+                                let _ = self.inputs.send(Input::StreamClosed {
+                                    stream_id: stream_id.clone(),
+                                });
+                            }
+                        }
+                    }
+                    FrameworkLink::Libprocess { pid } => {
+                        tracing::warn!(
+                            "Dropping event for libprocess framework {pid}: the libprocess scheduler protocol is not supported yet"
+                        );
+                    }
+                },
+                Effect::Close { link } => {
+                    if let FrameworkLink::Http { stream_id } = link {
+                        self.streams.remove(&stream_id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One RecordIO record of `event` in `format` (v0 and v1 events share
+/// their encoding; JSON uses the v1 field names).
+pub fn encode_event(event: &scheduler::Event, format: Format) -> Bytes {
+    let body = match format {
+        Format::Protobuf => event.encode_to_vec(),
+        Format::Json => {
+            match mesos::convert::evolve::<_, mesos::wire::mesos::v1::scheduler::Event>(event) {
+                Ok(v1) => mesos::wire::json::to_json_string(&v1).into_bytes(),
+                Err(error) => {
+                    tracing::error!("Failed to convert event to v1: {error}");
+                    Vec::new()
+                }
+            }
+        }
+    };
+    Bytes::from(mesos::wire::recordio::encode(&body))
+}
