@@ -339,6 +339,47 @@ impl MasterFlags {
     }
 }
 
+/// The core's configuration from the flags, for a master at `pid`.
+pub fn master_config(
+    flags: &MasterFlags,
+    pid: mesos::upid::Upid,
+    id: String,
+) -> Result<crate::master::MasterConfig, FlagsError> {
+    let hostname = match &flags.hostname {
+        Some(hostname) => hostname.clone(),
+        None if !flags.hostname_lookup => pid.address.ip().to_string(),
+        None if pid.address.ip().is_loopback() => "localhost".to_string(),
+        None => mesos::process::hostname(),
+    };
+    let fair_sharing_excluded_resource_names = flags
+        .fair_sharing_excluded_resource_names
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    Ok(crate::master::MasterConfig {
+        id,
+        pid,
+        hostname,
+        allocation_interval: flags.allocation_interval,
+        offer_timeout: flags.offer_timeout,
+        agent_ping_timeout: flags.agent_ping_timeout,
+        max_agent_ping_timeouts: flags.max_agent_ping_timeouts.max(1),
+        max_completed_frameworks: flags.max_completed_frameworks,
+        max_completed_tasks_per_framework: flags.max_completed_tasks_per_framework,
+        allocator: crate::allocator::AllocatorConfig {
+            fair_sharing_excluded_resource_names,
+            min_allocatable_resources: flags.min_allocatable()?,
+            allocation_interval: flags.allocation_interval,
+            filter_gpu_resources: flags.filter_gpu_resources,
+            seed: 0,
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,45 +461,4 @@ mod tests {
             .flags;
         assert!(flags.validate().is_err());
     }
-}
-
-/// The core's configuration from the flags, for a master at `pid`.
-pub fn master_config(
-    flags: &MasterFlags,
-    pid: mesos::upid::Upid,
-    id: String,
-) -> Result<crate::master::MasterConfig, FlagsError> {
-    let hostname = match &flags.hostname {
-        Some(hostname) => hostname.clone(),
-        None if !flags.hostname_lookup => pid.address.ip().to_string(),
-        None if pid.address.ip().is_loopback() => "localhost".to_string(),
-        None => mesos::process::hostname(),
-    };
-    let fair_sharing_excluded_resource_names = flags
-        .fair_sharing_excluded_resource_names
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect();
-    Ok(crate::master::MasterConfig {
-        id,
-        pid,
-        hostname,
-        allocation_interval: flags.allocation_interval,
-        offer_timeout: flags.offer_timeout,
-        agent_ping_timeout: flags.agent_ping_timeout,
-        max_agent_ping_timeouts: flags.max_agent_ping_timeouts.max(1),
-        max_completed_frameworks: flags.max_completed_frameworks,
-        max_completed_tasks_per_framework: flags.max_completed_tasks_per_framework,
-        allocator: crate::allocator::AllocatorConfig {
-            fair_sharing_excluded_resource_names,
-            min_allocatable_resources: flags.min_allocatable()?,
-            allocation_interval: flags.allocation_interval,
-            filter_gpu_resources: flags.filter_gpu_resources,
-            seed: 0,
-        },
-    })
 }
