@@ -8,6 +8,7 @@
 //!   reservations) and the `--resources` text form.
 //! - [`convert`]: wire messages to domain types, v0 to v1.
 //! - [`flags`]: Mesos flag conventions (durations, byte sizes, `file://`).
+//! - [`http_scheduler`]: a client of the v1 scheduler HTTP API.
 //! - [`ids`]: identifier newtypes (`FrameworkId`, `AgentId`, ...).
 //! - [`logging`]: the binaries' log set-up (`--logging_level`, `--quiet`).
 //! - [`process`]: the libprocess transport (messages over HTTP/1.1).
@@ -23,6 +24,7 @@
 
 pub mod convert;
 pub mod flags;
+pub mod http_scheduler;
 pub mod ids;
 pub mod logging;
 pub mod process;
