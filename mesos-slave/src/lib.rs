@@ -13,5 +13,6 @@ pub mod containerizer;
 pub mod convert;
 pub mod detect;
 pub mod duration;
+pub mod executor;
 pub mod paths;
 pub mod status_update;

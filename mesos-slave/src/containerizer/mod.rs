@@ -7,7 +7,7 @@
 //! plus what Mesos sets for executors ([`executor_environment`]) plus the
 //! `ExecutorInfo`'s own `CommandInfo.environment`.
 
-mod posix;
+pub mod posix;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
