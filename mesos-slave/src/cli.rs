@@ -364,6 +364,95 @@ impl AgentFlags {
     }
 }
 
+fn init_logging(flags: &AgentFlags) -> anyhow::Result<()> {
+    let level = match flags.logging_level.to_ascii_uppercase().as_str() {
+        "INFO" => "info",
+        "WARNING" => "warn",
+        "ERROR" => "error",
+        other => bail!("--logging_level={other}: expected INFO, WARNING or ERROR"),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match &flags.log_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("--log_dir: cannot create {}", dir.display()))?;
+            let path = dir.join("mesos-slave.INFO");
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("--log_dir: cannot open {}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+async fn serve(flags: AgentFlags, config: AgentConfig) -> anyhow::Result<()> {
+    let bind = mesos::process::BindConfig::resolve(
+        flags.ip,
+        Some(flags.port),
+        flags.advertise_ip,
+        flags.advertise_port,
+        5051,
+    );
+    let transport = mesos::process::Transport::bind(&bind)
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", bind.ip, bind.port))?;
+    std::fs::create_dir_all(&config.work_dir)
+        .with_context(|| format!("cannot create --work_dir {}", config.work_dir.display()))?;
+    let mut agent = crate::agent::runtime::Agent::start(
+        config,
+        transport,
+        crate::config::DEFAULT_PROCESS_ID,
+        true,
+    );
+    tracing::info!(pid = %agent.pid(), "Agent started");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        () = agent.wait() => {
+            tracing::info!("Agent terminated");
+            return Ok(());
+        }
+        _ = tokio::signal::ctrl_c() => tracing::info!("Received SIGINT; shutting down"),
+        _ = terminate.recv() => tracing::info!("Received SIGTERM; shutting down"),
+    }
+    agent.shutdown().await;
+    Ok(())
+}
+
+/// Runs `mesos-slave` / `mesos-agent` with the process's arguments.
+pub fn main() -> std::process::ExitCode {
+    let flags = AgentFlags::parse();
+    if flags.version {
+        println!("mesos {}", crate::agent::core::VERSION);
+        return std::process::ExitCode::SUCCESS;
+    }
+    let result = init_logging(&flags).and_then(|()| {
+        flags.check()?;
+        let config = flags.to_config()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the runtime")?;
+        runtime.block_on(serve(flags, config))
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("mesos-slave: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
