@@ -7,6 +7,7 @@
 //! - [`resources`]: the Resources algebra (scalars, ranges, sets, roles,
 //!   reservations) and the `--resources` text form.
 //! - [`convert`]: wire messages to domain types, v0 to v1.
+//! - [`flags`]: Mesos flag conventions (durations, byte sizes, `file://`).
 //! - [`ids`]: identifier newtypes (`FrameworkId`, `AgentId`, ...).
 //! - [`process`]: the libprocess transport (messages over HTTP/1.1).
 //! - [`upid`]: libprocess process addresses (`id@ip:port`).
@@ -20,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod convert;
+pub mod flags;
 pub mod ids;
 pub mod process;
 pub mod resources;

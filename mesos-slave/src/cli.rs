@@ -14,7 +14,7 @@ use mesos::upid::Upid;
 use mesos::wire::mesos as v0;
 
 use crate::config::{AgentConfig, default_launcher_dir};
-use crate::{convert, detect, duration};
+use crate::{convert, detect};
 
 /// Isolators this agent provides (processes in their own process group).
 const SUPPORTED_ISOLATION: &[&str] = &["posix/cpu", "posix/mem"];
@@ -30,7 +30,7 @@ fn value_or_file(text: &str) -> Result<String, String> {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    duration::parse(&value_or_file(text)?)
+    mesos::flags::parse_duration(&value_or_file(text)?).map_err(|e| e.to_string())
 }
 
 /// The Mesos agent.
@@ -69,8 +69,8 @@ pub struct AgentFlags {
     pub hostname: Option<String>,
 
     /// Path of the agent work directory: sandboxes live under it.
-    #[arg(long, env = "MESOS_WORK_DIR")]
-    pub work_dir: PathBuf,
+    #[arg(long, env = "MESOS_WORK_DIR", required_unless_present = "version")]
+    pub work_dir: Option<PathBuf>,
 
     /// Total consumable resources: `cpus:4;mem:4096;ports:[31000-32000]`,
     /// `cpus(role):2`, or a JSON array of Resource objects. Kinds left out
@@ -262,7 +262,9 @@ impl AgentFlags {
         if let Some(v) = &self.hostname {
             put("hostname", v.clone());
         }
-        put("work_dir", self.work_dir.display().to_string());
+        if let Some(v) = &self.work_dir {
+            put("work_dir", v.display().to_string());
+        }
         if let Some(v) = &self.resources {
             put("resources", v.clone());
         }
@@ -276,15 +278,15 @@ impl AgentFlags {
         put("launcher_dir", launcher_dir.display().to_string());
         put(
             "executor_registration_timeout",
-            duration::format(self.executor_registration_timeout),
+            mesos::flags::format_duration(self.executor_registration_timeout),
         );
         put(
             "executor_shutdown_grace_period",
-            duration::format(self.executor_shutdown_grace_period),
+            mesos::flags::format_duration(self.executor_shutdown_grace_period),
         );
         put(
             "registration_backoff_factor",
-            duration::format(self.registration_backoff_factor),
+            mesos::flags::format_duration(self.registration_backoff_factor),
         );
         put("default_role", self.default_role.clone());
         put("isolation", self.isolation.clone());
@@ -313,9 +315,12 @@ impl AgentFlags {
             bail!("--master is required (host:port of the leading master)");
         };
         let master = parse_master(master)?;
+        let Some(work_dir) = self.work_dir.clone() else {
+            bail!("--work_dir is required");
+        };
         let configured =
             parse_resources(self.resources.as_deref().unwrap_or(""), &self.default_role)?;
-        let host = detect::HostTotals::measure(&self.work_dir);
+        let host = detect::HostTotals::measure(&work_dir);
         let mut total = configured.clone();
         let named = |name: &str| configured.iter().any(|r| r.name == name);
         let detected = detect::complete(&Resources::new(), &host, &self.default_role);
@@ -343,7 +348,7 @@ impl AgentFlags {
             }
             None => None,
         };
-        let mut config = AgentConfig::new(master, self.work_dir.clone(), total);
+        let mut config = AgentConfig::new(master, work_dir, total);
         if let Some(hostname) = &self.hostname {
             config.hostname = hostname.clone();
         }
@@ -358,7 +363,10 @@ impl AgentFlags {
         config.executor_environment_variables = executor_environment_variables;
         config.log_dir = self.log_dir.clone();
         config.flags = self.to_map();
-        config.seed = std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as u64);
+        config.seed = (std::process::id() as u64) << 32 ^ nanos;
         config.validate()?;
         Ok(config)
     }
@@ -429,7 +437,11 @@ async fn serve(flags: AgentFlags, config: AgentConfig) -> anyhow::Result<()> {
 
 /// Runs `mesos-slave` / `mesos-agent` with the process's arguments.
 pub fn main() -> std::process::ExitCode {
-    let flags = AgentFlags::parse();
+    let args = mesos::flags::expand_negations(
+        std::env::args().collect(),
+        &["strict", "switch_user", "http_command_executor"],
+    );
+    let flags = AgentFlags::parse_from(args);
     if flags.version {
         println!("mesos {}", crate::agent::core::VERSION);
         return std::process::ExitCode::SUCCESS;
@@ -474,7 +486,8 @@ mod tests {
         assert_eq!(flags.isolation, "posix/cpu,posix/mem");
         assert_eq!(flags.recover, "reconnect");
         assert!(flags.strict);
-        assert_eq!(flags.work_dir, PathBuf::from("/tmp/w"));
+        assert_eq!(flags.work_dir, Some(PathBuf::from("/tmp/w")));
+        assert!(parse(&["--version"]).unwrap().version);
     }
 
     #[test]

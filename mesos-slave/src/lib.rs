@@ -14,8 +14,8 @@
 //!   API client.
 //! - [`cli`] and [`config`]: the daemon's flags and the plain
 //!   configuration they become.
-//! - [`paths`], [`detect`], [`convert`], [`duration`]: the sandbox layout,
-//!   resource detection, attributes and JSON models, Mesos durations.
+//! - [`paths`], [`detect`], [`convert`]: the sandbox layout,
+//!   resource detection, attributes and JSON models.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -37,7 +37,6 @@ pub mod config;
 pub mod containerizer;
 pub mod convert;
 pub mod detect;
-pub mod duration;
 pub mod executor;
 pub mod paths;
 pub mod status_update;

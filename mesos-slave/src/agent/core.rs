@@ -147,6 +147,14 @@ pub struct AgentCore {
     pub(crate) start_time: f64,
 }
 
+/// Spreads a seed over all bits, so nearby seeds give unrelated sequences.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 fn sample_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -177,7 +185,7 @@ impl AgentCore {
         AgentCore {
             master: config.master.clone(),
             registration_backoff: config.registration_backoff_factor,
-            rng: config.seed | 1,
+            rng: splitmix64(config.seed) | 1,
             config,
             pid,
             info,
@@ -959,7 +967,7 @@ impl AgentCore {
             reason: v0::task_status::Reason::ExecutorRegistrationTimeout,
             message: format!(
                 "Executor did not register within {}",
-                crate::duration::format(timeout)
+                mesos::flags::format_duration(timeout)
             ),
         });
         let container_id = executor.container_id.clone();

@@ -18,8 +18,6 @@ use mesos::wire::mesos as v0;
 
 pub use posix::{Container, ContainerExit};
 
-use crate::duration;
-
 /// Everything needed to start one executor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LaunchSpec {
@@ -95,16 +93,16 @@ pub fn executor_environment(input: &ExecutorEnvironment<'_>) -> BTreeMap<String,
         .unwrap_or(input.shutdown_grace_period);
     set(
         "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
-        duration::format(grace),
+        mesos::flags::format_duration(grace),
     );
     if input.checkpoint {
         set(
             "MESOS_RECOVERY_TIMEOUT",
-            duration::format(input.recovery_timeout),
+            mesos::flags::format_duration(input.recovery_timeout),
         );
         set(
             "MESOS_SUBSCRIPTION_BACKOFF_MAX",
-            duration::format(input.subscription_backoff_max),
+            mesos::flags::format_duration(input.subscription_backoff_max),
         );
     }
     env

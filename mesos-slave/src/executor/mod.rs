@@ -30,7 +30,6 @@ use mesos::wire::mesos::v1::executor::{Call, Event, call, event};
 use tokio::time::Instant;
 
 use crate::containerizer::posix::signal_name;
-use crate::duration;
 use client::{AgentEndpoint, EventStream};
 
 /// The kill grace period when neither the task nor the kill names one.
@@ -94,9 +93,10 @@ impl ExecutorEnv {
         let required = |name: &'static str| lookup(name).ok_or(EnvError::Missing(name));
         let duration_of = |name: &'static str, default: Duration| match lookup(name) {
             None => Ok(default),
-            Some(text) => {
-                duration::parse(&text).map_err(|reason| EnvError::Invalid { name, reason })
-            }
+            Some(text) => mesos::flags::parse_duration(&text).map_err(|e| EnvError::Invalid {
+                name,
+                reason: e.to_string(),
+            }),
         };
         let framework_id = required("MESOS_FRAMEWORK_ID")?;
         let executor_id = required("MESOS_EXECUTOR_ID")?;

@@ -1,0 +1,248 @@
+//! The flag conventions Mesos daemons share: durations and byte sizes as
+//! Mesos writes them (`1secs`, `15secs`, `1GB`), boolean flags that may
+//! stand alone, and `file://` values read from a file.
+
+use std::time::Duration;
+
+/// Why a flag value is invalid.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FlagError {
+    /// Not a Mesos duration.
+    #[error(
+        "invalid duration '{0}': expected a number and a unit (ns, us, ms, secs, mins, hrs, days, weeks)"
+    )]
+    Duration(String),
+    /// Not a Mesos byte size.
+    #[error("invalid byte size '{0}': expected a number and a unit (B, KB, MB, GB, TB)")]
+    Bytes(String),
+    /// A `file://` value whose file cannot be read.
+    #[error("failed to read '{path}' for flag '{flag}': {error}")]
+    File {
+        /// The flag.
+        flag: String,
+        /// The file.
+        path: String,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+fn split_number(text: &str) -> Option<(f64, &str)> {
+    let text = text.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(text.len());
+    let value: f64 = text[..end].parse().ok()?;
+    Some((value, text[end..].trim()))
+}
+
+/// Parses a Mesos duration: `10ms`, `1secs`, `1.5mins`, `2hrs`, `1days`,
+/// `1weeks` (singular units too, and `s`, `m`, `h`, `d`, `w`).
+pub fn parse_duration(text: &str) -> Result<Duration, FlagError> {
+    let bad = || FlagError::Duration(text.to_string());
+    let (value, unit) = split_number(text).ok_or_else(bad)?;
+    let seconds = match unit {
+        "ns" | "nsecs" => 1e-9,
+        "us" | "usecs" => 1e-6,
+        "ms" | "msecs" => 1e-3,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3600.0,
+        "d" | "day" | "days" => 86400.0,
+        "w" | "week" | "weeks" => 604800.0,
+        _ => return Err(bad()),
+    };
+    if value < 0.0 || !value.is_finite() {
+        return Err(bad());
+    }
+    Duration::try_from_secs_f64(value * seconds).map_err(|_| bad())
+}
+
+/// Formats a duration as Mesos prints it in `/flags` (`1secs`, `15secs`,
+/// `10ms`, `1mins`).
+pub fn format_duration(duration: Duration) -> String {
+    let nanos = duration.as_nanos();
+    let units: [(u128, &str); 8] = [
+        (604_800_000_000_000, "weeks"),
+        (86_400_000_000_000, "days"),
+        (3_600_000_000_000, "hrs"),
+        (60_000_000_000, "mins"),
+        (1_000_000_000, "secs"),
+        (1_000_000, "ms"),
+        (1_000, "us"),
+        (1, "ns"),
+    ];
+    for (size, name) in units {
+        if nanos >= size {
+            let value = nanos as f64 / size as f64;
+            return format!("{}{name}", trim_float(value));
+        }
+    }
+    "0ns".to_string()
+}
+
+fn trim_float(value: f64) -> String {
+    let text = format!("{value:.6}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// Parses a Mesos byte size: `512MB`, `1GB`, `100B`, `4KB`, `1TB`.
+pub fn parse_bytes(text: &str) -> Result<u64, FlagError> {
+    let bad = || FlagError::Bytes(text.to_string());
+    let (value, unit) = split_number(text).ok_or_else(bad)?;
+    let factor: f64 = match unit {
+        "B" | "" => 1.0,
+        "KB" => 1024.0,
+        "MB" => 1024.0 * 1024.0,
+        "GB" => 1024.0 * 1024.0 * 1024.0,
+        "TB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(bad()),
+    };
+    if value < 0.0 || !value.is_finite() {
+        return Err(bad());
+    }
+    Ok((value * factor) as u64)
+}
+
+/// Replaces every `--flag=file://path` argument by `--flag=<contents of
+/// path>` (trailing newline trimmed), as Mesos's flag parser does.
+pub fn expand_file_values(args: Vec<String>) -> Result<Vec<String>, FlagError> {
+    args.into_iter()
+        .map(|arg| {
+            let Some((flag, value)) = arg.split_once('=') else {
+                return Ok(arg);
+            };
+            let Some(path) = value.strip_prefix("file://") else {
+                return Ok(arg);
+            };
+            if !flag.starts_with("--") {
+                return Ok(arg);
+            }
+            let contents = std::fs::read_to_string(path).map_err(|e| FlagError::File {
+                flag: flag.trim_start_matches('-').to_string(),
+                path: path.to_string(),
+                error: e.to_string(),
+            })?;
+            Ok(format!(
+                "{flag}={}",
+                contents.trim_end_matches(['\n', '\r'])
+            ))
+        })
+        .collect()
+}
+
+/// Rewrites Mesos's `--no-<flag>` form of a false boolean into
+/// `--<flag>=false` for the flags in `booleans`.
+pub fn expand_negations(args: Vec<String>, booleans: &[&str]) -> Vec<String> {
+    args.into_iter()
+        .map(|arg| match arg.strip_prefix("--no-") {
+            Some(name) if booleans.contains(&name) => format!("--{name}=false"),
+            _ => arg,
+        })
+        .collect()
+}
+
+/// Adds `--<flag>=<value>` for every `MESOS_<FLAG>` variable of `env` that
+/// names a flag (or alias) of `command` not already on the command line,
+/// as Mesos's flag loader does; other `MESOS_*` variables are ignored.
+pub fn with_environment(
+    command: &clap::Command,
+    mut args: Vec<String>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Vec<String> {
+    let given: Vec<String> = args
+        .iter()
+        .filter_map(|a| a.strip_prefix("--"))
+        .map(|a| {
+            let name = a.split('=').next().unwrap_or(a);
+            name.strip_prefix("no-").unwrap_or(name).to_string()
+        })
+        .collect();
+    let mut added = Vec::new();
+    for (key, value) in env {
+        let Some(name) = key.strip_prefix("MESOS_") else {
+            continue;
+        };
+        let name = name.to_ascii_lowercase();
+        let Some(arg) = command.get_arguments().find(|arg| {
+            arg.get_long() == Some(name.as_str())
+                || arg
+                    .get_all_aliases()
+                    .is_some_and(|a| a.contains(&name.as_str()))
+        }) else {
+            continue;
+        };
+        let long = arg.get_long().unwrap_or(&name).to_string();
+        let names: Vec<&str> = std::iter::once(long.as_str())
+            .chain(arg.get_all_aliases().unwrap_or_default())
+            .collect();
+        if given.iter().any(|g| names.contains(&g.as_str())) {
+            continue;
+        }
+        added.push(format!("--{long}={value}"));
+    }
+    added.sort();
+    args.extend(added);
+    args
+}
+
+/// Parses a Mesos boolean flag value (`true`/`false`, also `1`/`0`).
+pub fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(format!(
+            "invalid boolean '{other}': expected 'true' or 'false'"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_as_mesos_writes_them() {
+        assert_eq!(parse_duration("1secs").unwrap(), Duration::from_secs(1));
+        assert_eq!(parse_duration("15secs").unwrap(), Duration::from_secs(15));
+        assert_eq!(parse_duration("10ms").unwrap(), Duration::from_millis(10));
+        assert_eq!(parse_duration("1.5mins").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("2hrs").unwrap(), Duration::from_secs(7200));
+        assert_eq!(
+            parse_duration("1weeks").unwrap(),
+            Duration::from_secs(604800)
+        );
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("-1secs").is_err());
+        assert!(parse_duration("1fortnight").is_err());
+        assert_eq!(format_duration(Duration::from_secs(1)), "1secs");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1.5mins");
+        assert_eq!(format_duration(Duration::from_millis(10)), "10ms");
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_bytes("1GB").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("512MB").unwrap(), 512 << 20);
+        assert!(parse_bytes("1XB").is_err());
+    }
+
+    #[test]
+    fn file_values_and_negations() {
+        let path = std::env::temp_dir().join(format!("mesos-flag-{}", std::process::id()));
+        std::fs::write(&path, "secret\n").unwrap();
+        let args = vec![
+            "mesos-master".to_string(),
+            format!("--credentials=file://{}", path.display()),
+            "--no-quiet".to_string(),
+        ];
+        let args = expand_negations(expand_file_values(args).unwrap(), &["quiet"]);
+        assert_eq!(
+            args,
+            ["mesos-master", "--credentials=secret", "--quiet=false"]
+        );
+        std::fs::remove_file(&path).unwrap();
+        let missing = expand_file_values(vec!["--acls=file:///nonexistent/x".into()]);
+        assert!(matches!(missing, Err(FlagError::File { .. })));
+    }
+}

@@ -1,0 +1,418 @@
+//! `mesos-master` flags: Mesos 1.11's names, defaults and aliases.
+//!
+//! Every flag also reads `MESOS_<FLAG>` from the environment (the command
+//! line wins; unknown `MESOS_*` variables are ignored, as in Mesos). Flags Mesos has that this master does not implement yet are
+//! accepted so that existing flag files keep working, and each logs a
+//! warning when set.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use mesos::flags::{parse_bool, parse_duration};
+use mesos::resources::Resources;
+
+/// The flags of `mesos-master`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "mesos-master",
+    version = crate::master::VERSION,
+    about = "The Mesos master: registers agents and frameworks and offers agents' resources to frameworks",
+    rename_all = "snake_case"
+)]
+pub struct MasterFlags {
+    /// IP address to listen on (also `LIBPROCESS_IP`).
+    #[arg(long)]
+    pub ip: Option<IpAddr>,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 5050)]
+    pub port: u16,
+    /// IP address advertised to reach this master (NAT, containers).
+    #[arg(long)]
+    pub advertise_ip: Option<IpAddr>,
+    /// Port advertised to reach this master.
+    #[arg(long)]
+    pub advertise_port: Option<u16>,
+    /// The hostname the master advertises (default: from a reverse lookup of the IP, or the IP with --hostname_lookup=false).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Whether to look the hostname up when --hostname is not given.
+    #[arg(long, default_value = "true", value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
+    pub hostname_lookup: bool,
+    /// Where the master keeps its registry (required with --registry=replicated_log).
+    #[arg(long)]
+    pub work_dir: Option<String>,
+    /// Where the registry lives: `replicated_log` (a file under --work_dir without --zk) or `in_memory`.
+    #[arg(long, default_value = "replicated_log")]
+    pub registry: String,
+    /// ZooKeeper URL for leader election (`zk://host:port/path`).
+    #[arg(long)]
+    pub zk: Option<String>,
+    /// Size of the quorum of masters (required with --zk).
+    #[arg(long)]
+    pub quorum: Option<u32>,
+    /// ZooKeeper session timeout.
+    #[arg(long, default_value = "10secs", value_parser = parse_duration)]
+    pub zk_session_timeout: Duration,
+    /// Human readable cluster name, shown in the WebUI and /state.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Time between allocation cycles.
+    #[arg(long, default_value = "1secs", value_parser = parse_duration)]
+    pub allocation_interval: Duration,
+    /// How long an offer may stay unused before it is rescinded (default: never).
+    #[arg(long, value_parser = parse_duration)]
+    pub offer_timeout: Option<Duration>,
+    /// How long the master waits for an agent to answer a ping.
+    #[arg(long, alias = "slave_ping_timeout", default_value = "15secs", value_parser = parse_duration)]
+    pub agent_ping_timeout: Duration,
+    /// Missed pings after which an agent is marked unreachable.
+    #[arg(long, alias = "max_slave_ping_timeouts", default_value_t = 5)]
+    pub max_agent_ping_timeouts: u32,
+    /// Removed frameworks kept for /state.
+    #[arg(long, default_value_t = 50)]
+    pub max_completed_frameworks: usize,
+    /// Finished tasks kept per framework for /state.
+    #[arg(long, default_value_t = 1000)]
+    pub max_completed_tasks_per_framework: usize,
+    /// Unreachable tasks kept per framework for /state.
+    #[arg(long, default_value_t = 1000)]
+    pub max_unreachable_tasks_per_framework: usize,
+    /// Smallest offers worth making: `|`-separated alternatives of `;`-separated quantities.
+    #[arg(long, default_value = "cpus:0.01|mem:32")]
+    pub min_allocatable_resources: String,
+    /// Resource names left out of fair-share computations (e.g. `gpus`).
+    #[arg(long)]
+    pub fair_sharing_excluded_resource_names: Option<String>,
+    /// Only offer agents with GPUs to frameworks with the GPU_RESOURCES capability.
+    #[arg(long, default_value = "true", value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
+    pub filter_gpu_resources: bool,
+    /// Role weights: `role1=weight1,role2=weight2`.
+    #[arg(long)]
+    pub weights: Option<String>,
+    /// Where to write log files (default: standard error only).
+    #[arg(long)]
+    pub log_dir: Option<String>,
+    /// Lowest level logged: INFO, WARNING or ERROR.
+    #[arg(long, default_value = "INFO")]
+    pub logging_level: String,
+    /// Do not log to standard error.
+    #[arg(long, default_value = "false", value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
+    pub quiet: bool,
+    /// Where the WebUI's files are.
+    #[arg(long)]
+    pub webui_dir: Option<String>,
+
+    /// Mesos flags accepted but not implemented yet.
+    #[command(flatten)]
+    pub unimplemented: Unimplemented,
+}
+
+macro_rules! unimplemented_flags {
+    ($($name:ident $(= $alias:literal)?),* $(,)?) => {
+        /// Mesos master flags accepted for compatibility but not acted on yet.
+        #[derive(Debug, Clone, clap::Args)]
+        #[command(rename_all = "snake_case")]
+        pub struct Unimplemented {
+            $(
+                #[doc = concat!("Mesos's `--", stringify!($name), "` (accepted; not implemented yet).")]
+                #[arg(long, hide = true $(, alias = $alias)?)]
+                pub $name: Option<String>,
+            )*
+        }
+
+        impl Unimplemented {
+            /// The flags given, by name.
+            pub fn given(&self) -> Vec<(&'static str, &str)> {
+                let mut given = Vec::new();
+                $(if let Some(value) = &self.$name {
+                    given.push((stringify!($name), value.as_str()));
+                })*
+                given
+            }
+        }
+    };
+}
+
+unimplemented_flags!(
+    root_submissions,
+    registry_strict,
+    registry_fetch_timeout,
+    registry_store_timeout,
+    log_auto_initialize,
+    agent_reregister_timeout = "slave_reregister_timeout",
+    recovery_agent_removal_limit = "recovery_slave_removal_limit",
+    agent_removal_rate_limit = "slave_removal_rate_limit",
+    whitelist,
+    role_sorter = "user_sorter",
+    framework_sorter,
+    roles,
+    authenticate_frameworks = "authenticate",
+    authenticate_agents = "authenticate_slaves",
+    authentication_v0_timeout,
+    authenticate_http_readwrite = "authenticate_http",
+    authenticate_http_readonly,
+    authenticate_http_frameworks,
+    credentials,
+    acls,
+    firewall_rules,
+    rate_limits,
+    max_executors_per_agent = "max_executors_per_slave",
+    modules,
+    modules_dir,
+    authenticators,
+    allocator,
+    allocator_agent_recovery_factor,
+    allocator_recovery_timeout,
+    hooks,
+    authorizers,
+    http_authenticators,
+    http_framework_authenticators,
+    max_operator_event_stream_subscribers,
+    master_contender,
+    master_detector,
+    registry_gc_interval,
+    registry_max_agent_age,
+    registry_max_agent_count,
+    memory_profiling,
+    ip_discovery_command,
+    require_agent_domain,
+    publish_per_framework_metrics,
+    domain,
+    offer_constraints_re2_max_mem,
+    offer_constraints_re2_max_program_size,
+    logbufsecs,
+    external_log_file,
+    initialize_driver_logging,
+);
+
+/// Why the flags cannot run a master.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagsError {
+    /// Mesos's own check: the replicated log needs a directory.
+    #[error("--work_dir needed for replicated log based registry")]
+    MissingWorkDir,
+    /// An unknown registry.
+    #[error("'{0}' is not a supported registry (use 'replicated_log' or 'in_memory')")]
+    Registry(String),
+    /// `--min_allocatable_resources` does not parse.
+    #[error("invalid --min_allocatable_resources: {0}")]
+    MinAllocatable(String),
+    /// `--weights` does not parse.
+    #[error("invalid --weights '{0}': expected role=weight,...")]
+    Weights(String),
+    /// `--zk` without `--quorum`.
+    #[error("Need to specify --quorum for replicated log based registry when using ZooKeeper")]
+    MissingQuorum,
+}
+
+/// Parsed flags and, for `/flags`, every flag's effective value as text.
+pub struct Parsed {
+    /// The flags.
+    pub flags: MasterFlags,
+    /// Every flag with a value (given or default), as text, by name.
+    pub effective: Vec<(String, String)>,
+}
+
+/// Parses `args` (with the program name first) the way Mesos does:
+/// `file://` values read, `--no-<flag>` for false booleans, `MESOS_*`
+/// from the environment.
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> {
+    parse_with_env(args, std::env::vars())
+}
+
+/// [`parse`] with the environment given.
+pub fn parse_with_env<I, E>(args: I, env: E) -> Result<Parsed, String>
+where
+    I: IntoIterator<Item = String>,
+    E: IntoIterator<Item = (String, String)>,
+{
+    let args =
+        mesos::flags::with_environment(&MasterFlags::command(), args.into_iter().collect(), env);
+    let args = mesos::flags::expand_file_values(args).map_err(|e| e.to_string())?;
+    let args =
+        mesos::flags::expand_negations(args, &["hostname_lookup", "filter_gpu_resources", "quiet"]);
+    let matches = MasterFlags::command()
+        .try_get_matches_from(args)
+        .map_err(|e| e.to_string())?;
+    let flags = MasterFlags::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    Ok(Parsed {
+        effective: effective(&matches),
+        flags,
+    })
+}
+
+fn effective(matches: &ArgMatches) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = matches
+        .ids()
+        .filter_map(|id| {
+            let raw = matches.get_raw(id.as_str())?;
+            let values: Vec<String> = raw.map(|v| v.to_string_lossy().into_owned()).collect();
+            Some((id.to_string(), values.join(",")))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+impl MasterFlags {
+    /// Checks the combination of flags, logging the accepted but not
+    /// implemented ones.
+    pub fn validate(&self) -> Result<(), FlagsError> {
+        match self.registry.as_str() {
+            "in_memory" => {}
+            "replicated_log" => {
+                if self.work_dir.is_none() {
+                    return Err(FlagsError::MissingWorkDir);
+                }
+            }
+            other => return Err(FlagsError::Registry(other.to_string())),
+        }
+        if self.zk.is_some() && self.quorum.is_none() && self.registry == "replicated_log" {
+            return Err(FlagsError::MissingQuorum);
+        }
+        self.min_allocatable()?;
+        self.weights()?;
+        Ok(())
+    }
+
+    /// Warnings for flags that are accepted but do nothing yet.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings: Vec<String> = self
+            .unimplemented
+            .given()
+            .into_iter()
+            .map(|(name, value)| {
+                format!("Flag --{name}={value} is accepted for compatibility but not implemented yet; it has no effect")
+            })
+            .collect();
+        if self.zk.is_some() {
+            warnings.push(
+                "Flag --zk is not implemented yet: this master runs standalone and leads on its own"
+                    .into(),
+            );
+        }
+        if self.registry == "replicated_log" {
+            warnings.push("The registry is not persisted yet: agents re-register after a master restart and are admitted again".into());
+        }
+        if self.log_dir.is_some() {
+            warnings
+                .push("Flag --log_dir is not implemented yet: logs go to standard error".into());
+        }
+        if self.webui_dir.is_some() {
+            warnings.push("Flag --webui_dir is not implemented yet: there is no WebUI".into());
+        }
+        warnings
+    }
+
+    /// `--min_allocatable_resources` parsed.
+    pub fn min_allocatable(&self) -> Result<Vec<Resources>, FlagsError> {
+        crate::allocator::parse_min_allocatable_resources(&self.min_allocatable_resources)
+            .map_err(|e| FlagsError::MinAllocatable(e.to_string()))
+    }
+
+    /// `--weights` parsed.
+    pub fn weights(&self) -> Result<Vec<(String, f64)>, FlagsError> {
+        let Some(text) = &self.weights else {
+            return Ok(Vec::new());
+        };
+        text.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|pair| {
+                let (role, weight) = pair
+                    .split_once('=')
+                    .ok_or_else(|| FlagsError::Weights(text.clone()))?;
+                let weight: f64 = weight
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|w: &f64| *w > 0.0 && w.is_finite())
+                    .ok_or_else(|| FlagsError::Weights(text.clone()))?;
+                Ok((role.trim().to_string(), weight))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: Vec<String>) -> Result<Parsed, String> {
+        parse_with_env(args, std::iter::empty())
+    }
+
+    #[test]
+    fn environment_fills_what_the_command_line_leaves() {
+        let env = [
+            ("MESOS_WORK_DIR".to_string(), "/var/lib/mesos".to_string()),
+            ("MESOS_PORT".to_string(), "6060".to_string()),
+            ("MESOS_UNKNOWN_THING".to_string(), "x".to_string()),
+        ];
+        let parsed = parse_with_env(args(&["--port=7070"]), env).unwrap();
+        assert_eq!(parsed.flags.work_dir.as_deref(), Some("/var/lib/mesos"));
+        assert_eq!(parsed.flags.port, 7070);
+    }
+
+    fn args(list: &[&str]) -> Vec<String> {
+        std::iter::once("mesos-master")
+            .chain(list.iter().copied())
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_mesos() {
+        let parsed = parse(args(&["--work_dir=/tmp/m"])).unwrap();
+        let flags = &parsed.flags;
+        assert_eq!(flags.port, 5050);
+        assert_eq!(flags.allocation_interval, Duration::from_secs(1));
+        assert_eq!(flags.agent_ping_timeout, Duration::from_secs(15));
+        assert_eq!(flags.max_agent_ping_timeouts, 5);
+        assert_eq!(flags.registry, "replicated_log");
+        assert!(flags.offer_timeout.is_none());
+        flags.validate().unwrap();
+        let effective: std::collections::HashMap<_, _> = parsed.effective.into_iter().collect();
+        assert_eq!(effective["allocation_interval"], "1secs");
+        assert_eq!(effective["work_dir"], "/tmp/m");
+    }
+
+    #[test]
+    fn aliases_negations_and_unknown_flags() {
+        let parsed = parse(args(&[
+            "--registry=in_memory",
+            "--slave_ping_timeout=3secs",
+            "--no-hostname_lookup",
+            "--authenticators=crammd5",
+        ]))
+        .unwrap();
+        assert_eq!(parsed.flags.agent_ping_timeout, Duration::from_secs(3));
+        assert!(!parsed.flags.hostname_lookup);
+        assert!(
+            parsed
+                .flags
+                .warnings()
+                .iter()
+                .any(|w| w.contains("--authenticators=crammd5"))
+        );
+        assert!(parse(args(&["--no_such_flag=1"])).is_err());
+        assert!(parse(args(&["--allocation_interval=soon"])).is_err());
+    }
+
+    #[test]
+    fn validation_as_mesos() {
+        let flags = parse(args(&[])).unwrap().flags;
+        assert!(matches!(flags.validate(), Err(FlagsError::MissingWorkDir)));
+        let flags = parse(args(&["--registry=in_memory", "--weights=a=2,b=0.5"]))
+            .unwrap()
+            .flags;
+        assert_eq!(
+            flags.weights().unwrap(),
+            vec![("a".into(), 2.0), ("b".into(), 0.5)]
+        );
+        let flags = parse(args(&["--registry=in_memory", "--weights=a"]))
+            .unwrap()
+            .flags;
+        assert!(flags.validate().is_err());
+    }
+}

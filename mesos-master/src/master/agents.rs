@@ -1,0 +1,522 @@
+//! Agents: registration, re-registration, health checks, removal, and the
+//! libprocess messages agents send.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use mesos::ids::{AgentId, ExecutorId, FrameworkId, TaskId};
+use mesos::resources::Resources;
+use mesos::upid::Upid;
+use mesos::wire::mesos as v0;
+use mesos::wire::mesos::internal;
+use mesos::wire::mesos::scheduler::{self, event};
+
+use super::frameworks::{Framework, TaskEntry, framework_roles};
+use super::{Master, Now, is_terminal};
+
+/// A registered agent.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    /// Its id.
+    pub id: AgentId,
+    /// What it registered with (its `id` set).
+    pub info: v0::SlaveInfo,
+    /// Its libprocess address (`slave(1)@ip:port`).
+    pub pid: Upid,
+    /// The Mesos version it runs.
+    pub version: String,
+    /// Its capabilities.
+    pub capabilities: Vec<v0::slave_info::Capability>,
+    /// Whether its connection is up.
+    pub connected: bool,
+    /// When it registered (Unix seconds).
+    pub registered_time: f64,
+    /// When it last re-registered (Unix seconds).
+    pub reregistered_time: Option<f64>,
+    /// Its total resources.
+    pub total: Resources,
+    /// What frameworks use on it (tasks and offers).
+    pub used: HashMap<FrameworkId, Resources>,
+    /// What is offered on it right now.
+    pub offered: Resources,
+    /// Live tasks on it.
+    pub tasks: HashSet<(FrameworkId, TaskId)>,
+    /// Executors on it, per framework.
+    pub executors: HashMap<FrameworkId, HashMap<ExecutorId, v0::ExecutorInfo>>,
+    /// Whether it answered the last ping.
+    pub ponged: bool,
+    /// Pings in a row it did not answer.
+    pub missed_pings: u32,
+    /// When it was last pinged.
+    pub last_ping: Instant,
+}
+
+impl Agent {
+    /// Resources used by tasks and offers.
+    pub fn used_total(&self) -> Resources {
+        let mut total = Resources::new();
+        for used in self.used.values() {
+            total.add_all(used);
+        }
+        total
+    }
+
+    pub(super) fn hold(&mut self, framework: &FrameworkId, resources: &Resources) {
+        self.used
+            .entry(framework.clone())
+            .or_default()
+            .add_all(resources);
+    }
+
+    pub(super) fn release(&mut self, framework: &FrameworkId, resources: &Resources) {
+        if let Some(used) = self.used.get_mut(framework) {
+            used.subtract_all(resources);
+            if used.is_empty() {
+                self.used.remove(framework);
+            }
+        }
+    }
+}
+
+impl Master {
+    /// A libprocess message arrived. Agents' messages are handled here;
+    /// undecodable or unexpected ones are counted and dropped.
+    pub fn receive(&mut self, from: &Upid, name: &str, body: &[u8], now: Now) {
+        fn decode<M: prost::Message + Default>(body: &[u8]) -> Option<M> {
+            M::decode(body).ok()
+        }
+        let handled = match name {
+            "mesos.internal.RegisterSlaveMessage" => decode(body)
+                .map(|m| self.register_agent(from, m, now))
+                .is_some(),
+            "mesos.internal.ReregisterSlaveMessage" => decode(body)
+                .map(|m| self.reregister_agent(from, m, now))
+                .is_some(),
+            "mesos.internal.PongSlaveMessage" => {
+                if let Some(agent) = self.agents.values_mut().find(|a| &a.pid == from) {
+                    agent.ponged = true;
+                    agent.missed_pings = 0;
+                }
+                true
+            }
+            "mesos.internal.StatusUpdateMessage" => decode(body)
+                .map(|m| self.status_update(from, m, now))
+                .is_some(),
+            "mesos.internal.ExitedExecutorMessage" => {
+                decode(body).map(|m| self.executor_exited(m)).is_some()
+            }
+            "mesos.internal.ExecutorToFrameworkMessage" => {
+                decode(body).map(|m| self.executor_message(m)).is_some()
+            }
+            "mesos.internal.UnregisterSlaveMessage" => {
+                decode::<internal::UnregisterSlaveMessage>(body)
+                    .map(|m| {
+                        let id = AgentId::from(&m.slave_id);
+                        if self.agents.get(&id).is_some_and(|a| &a.pid == from) {
+                            self.remove_agent(&id, "Agent unregistered", false, now);
+                        }
+                    })
+                    .is_some()
+            }
+            "mesos.internal.UpdateSlaveMessage" => {
+                decode(body).map(|m| self.update_agent(from, m)).is_some()
+            }
+            _ => {
+                tracing::warn!("Dropping unknown message '{name}' from {from}");
+                false
+            }
+        };
+        if !handled {
+            self.metrics.invalid_messages += 1;
+            tracing::warn!("Dropping malformed message '{name}' from {from}");
+        }
+    }
+
+    fn register_agent(&mut self, from: &Upid, message: internal::RegisterSlaveMessage, now: Now) {
+        if let Some(agent) = self.agents.values().find(|a| &a.pid == from) {
+            // A retry of a registration we already took.
+            let reply = internal::SlaveRegisteredMessage {
+                slave_id: agent.id.to_v0(),
+                connection: Some(self.connection()),
+            };
+            self.send_message(from, &reply);
+            return;
+        }
+        let mut info = message.slave;
+        let total = match Resources::from_wire(&info.resources) {
+            Ok(total) => total,
+            Err(error) => {
+                tracing::warn!("Refusing agent at {from}: invalid resources: {error}");
+                self.metrics.invalid_messages += 1;
+                return;
+            }
+        };
+        let id = AgentId::new(format!("{}-S{}", self.config.id, self.next_agent));
+        self.next_agent += 1;
+        info.id = Some(id.to_v0());
+        tracing::info!(agent_id = %id, hostname = %info.hostname, pid = %from, "Registered agent with {total}");
+        let agent = Agent {
+            id: id.clone(),
+            info,
+            pid: from.clone(),
+            version: message.version.unwrap_or_default(),
+            capabilities: message.agent_capabilities,
+            connected: true,
+            registered_time: now.unix,
+            reregistered_time: None,
+            total: total.clone(),
+            used: HashMap::new(),
+            offered: Resources::new(),
+            tasks: HashSet::new(),
+            executors: HashMap::new(),
+            ponged: true,
+            missed_pings: 0,
+            last_ping: now.instant,
+        };
+        self.agents.insert(id.clone(), agent);
+        self.allocator.add_agent(id.clone(), total, HashMap::new());
+        self.effects.push(super::Effect::Link { to: from.clone() });
+        let reply = internal::SlaveRegisteredMessage {
+            slave_id: id.to_v0(),
+            connection: Some(self.connection()),
+        };
+        self.send_message(from, &reply);
+        self.allocation_pending = true;
+    }
+
+    fn reregister_agent(
+        &mut self,
+        from: &Upid,
+        message: internal::ReregisterSlaveMessage,
+        now: Now,
+    ) {
+        let Some(wire_id) = message.slave.id.clone() else {
+            tracing::warn!("Dropping re-registration from {from}: no agent id");
+            self.metrics.invalid_messages += 1;
+            return;
+        };
+        let id = AgentId::from(&wire_id);
+        let total = match Resources::from_wire(&message.slave.resources) {
+            Ok(total) => total,
+            Err(error) => {
+                tracing::warn!("Refusing agent {id} at {from}: invalid resources: {error}");
+                self.metrics.invalid_messages += 1;
+                return;
+            }
+        };
+        if let Some(agent) = self.agents.get_mut(&id) {
+            tracing::info!(agent_id = %id, pid = %from, "Agent re-registered");
+            agent.pid = from.clone();
+            agent.connected = true;
+            agent.ponged = true;
+            agent.missed_pings = 0;
+            agent.reregistered_time = Some(now.unix);
+            agent.version = message.version.clone().unwrap_or_default();
+            self.allocator.activate_agent(&id);
+        } else {
+            // An agent this master does not know (it restarted with no
+            // registry): admit it with its tasks.
+            tracing::info!(agent_id = %id, pid = %from, "Admitting re-registering agent");
+            let mut used: HashMap<FrameworkId, Resources> = HashMap::new();
+            for task in &message.tasks {
+                if !is_terminal(task.state)
+                    && let Ok(resources) = Resources::from_wire(&task.resources)
+                {
+                    used.entry(FrameworkId::from(&task.framework_id))
+                        .or_default()
+                        .add_all(&resources);
+                }
+            }
+            let agent = Agent {
+                id: id.clone(),
+                info: message.slave.clone(),
+                pid: from.clone(),
+                version: message.version.clone().unwrap_or_default(),
+                capabilities: message.agent_capabilities.clone(),
+                connected: true,
+                registered_time: now.unix,
+                reregistered_time: Some(now.unix),
+                total: total.clone(),
+                used: HashMap::new(),
+                offered: Resources::new(),
+                tasks: HashSet::new(),
+                executors: HashMap::new(),
+                ponged: true,
+                missed_pings: 0,
+                last_ping: now.instant,
+            };
+            self.agents.insert(id.clone(), agent);
+            for info in &message.frameworks {
+                self.recover_framework(info, now);
+            }
+            for executor in &message.executor_infos {
+                if let Some(fid) = &executor.framework_id {
+                    let fid = FrameworkId::from(fid);
+                    let eid = ExecutorId::from(&executor.executor_id);
+                    if let Some(agent) = self.agents.get_mut(&id) {
+                        agent
+                            .executors
+                            .entry(fid.clone())
+                            .or_default()
+                            .insert(eid.clone(), executor.clone());
+                    }
+                    if let Some(framework) = self.frameworks.get_mut(&fid) {
+                        framework
+                            .executors
+                            .entry(id.clone())
+                            .or_default()
+                            .insert(eid, executor.clone());
+                    }
+                }
+            }
+            for task in &message.tasks {
+                self.recover_task(&id, task);
+            }
+            self.allocator.add_agent(id.clone(), total, used);
+        }
+        self.effects.push(super::Effect::Link { to: from.clone() });
+        let reply = internal::SlaveReregisteredMessage {
+            slave_id: id.to_v0(),
+            reconciliations: Vec::new(),
+            connection: Some(self.connection()),
+        };
+        self.send_message(from, &reply);
+        self.allocation_pending = true;
+    }
+
+    /// A framework an agent reports that the master does not know: kept,
+    /// disconnected, until it subscribes again or its failover timeout
+    /// passes.
+    fn recover_framework(&mut self, info: &v0::FrameworkInfo, now: Now) {
+        let Some(id) = info.id.as_ref().map(FrameworkId::from) else {
+            return;
+        };
+        if self.frameworks.contains_key(&id) || self.completed_frameworks.iter().any(|f| f.id == id)
+        {
+            return;
+        }
+        let timeout = info.failover_timeout.unwrap_or(0.0);
+        let timeout = std::time::Duration::try_from_secs_f64(timeout)
+            .unwrap_or(std::time::Duration::from_secs(100 * 365 * 24 * 3600));
+        let framework = Framework {
+            id: id.clone(),
+            info: info.clone(),
+            link: None,
+            active: false,
+            registered_time: now.unix,
+            reregistered_time: None,
+            unregistered_time: Some(now.unix),
+            tasks: HashMap::new(),
+            completed_tasks: Default::default(),
+            offers: HashSet::new(),
+            executors: HashMap::new(),
+            failover_deadline: now.instant.checked_add(timeout),
+            roles: framework_roles(info),
+            suppressed_roles: Default::default(),
+        };
+        let spec = self.framework_spec(&framework);
+        self.allocator
+            .add_framework(id.clone(), spec, HashMap::new(), false);
+        self.frameworks.insert(id, framework);
+    }
+
+    fn recover_task(&mut self, agent_id: &AgentId, task: &v0::Task) {
+        let fid = FrameworkId::from(&task.framework_id);
+        let tid = TaskId::from(&task.task_id);
+        let Ok(resources) = Resources::from_wire(&task.resources) else {
+            return;
+        };
+        let Some(framework) = self.frameworks.get_mut(&fid) else {
+            return;
+        };
+        if is_terminal(task.state) {
+            return;
+        }
+        let mut task = task.clone();
+        task.slave_id = agent_id.to_v0();
+        framework.tasks.insert(
+            tid.clone(),
+            TaskEntry {
+                latest_status: task.statuses.last().cloned(),
+                task,
+                resources: resources.clone(),
+                resources_recovered: false,
+            },
+        );
+        if let Some(agent) = self.agents.get_mut(agent_id) {
+            agent.tasks.insert((fid.clone(), tid));
+            agent.hold(&fid, &resources);
+        }
+    }
+
+    fn update_agent(&mut self, from: &Upid, message: internal::UpdateSlaveMessage) {
+        let id = AgentId::from(&message.slave_id);
+        if self.agents.get(&id).is_none_or(|a| &a.pid != from) {
+            tracing::warn!("Ignoring agent update from {from}: not the registered agent {id}");
+            return;
+        }
+        // Oversubscribed resources and resource providers are not
+        // modelled; the agent's total stays what it registered with.
+        tracing::debug!(agent_id = %id, "Agent update received");
+    }
+
+    fn executor_exited(&mut self, message: internal::ExitedExecutorMessage) {
+        let agent_id = AgentId::from(&message.slave_id);
+        let fid = FrameworkId::from(&message.framework_id);
+        let eid = ExecutorId::from(&message.executor_id);
+        if let Some(agent) = self.agents.get_mut(&agent_id)
+            && let Some(executors) = agent.executors.get_mut(&fid)
+        {
+            executors.remove(&eid);
+        }
+        let Some(framework) = self.frameworks.get_mut(&fid) else {
+            return;
+        };
+        if let Some(executors) = framework.executors.get_mut(&agent_id) {
+            executors.remove(&eid);
+        }
+        if let Some(link) = framework.link.clone() {
+            let event = scheduler::Event {
+                r#type: Some(event::Type::Failure as i32),
+                failure: Some(event::Failure {
+                    slave_id: Some(message.slave_id),
+                    executor_id: Some(message.executor_id),
+                    status: Some(message.status),
+                }),
+                ..Default::default()
+            };
+            self.send_event(&link, event);
+        }
+    }
+
+    fn executor_message(&mut self, message: internal::ExecutorToFrameworkMessage) {
+        let fid = FrameworkId::from(&message.framework_id);
+        let Some(link) = self.frameworks.get(&fid).and_then(|f| f.link.clone()) else {
+            return;
+        };
+        let event = scheduler::Event {
+            r#type: Some(event::Type::Message as i32),
+            message: Some(event::Message {
+                slave_id: message.slave_id,
+                executor_id: message.executor_id,
+                data: message.data,
+            }),
+            ..Default::default()
+        };
+        self.send_event(&link, event);
+    }
+
+    /// A peer's connection broke: an agent (deactivated until it
+    /// re-registers or fails its health checks) or a libprocess framework.
+    pub fn exited(&mut self, pid: &Upid, now: Now) {
+        let agent = self
+            .agents
+            .values_mut()
+            .find(|a| &a.pid == pid && a.connected);
+        if let Some(agent) = agent {
+            tracing::info!(agent_id = %agent.id, "Agent disconnected");
+            agent.connected = false;
+            let id = agent.id.clone();
+            self.allocator.deactivate_agent(&id);
+            self.rescind_agent_offers(&id, now);
+        }
+        let link = super::FrameworkLink::Libprocess { pid: pid.clone() };
+        self.framework_disconnected(&link, now);
+    }
+
+    /// Pings agents every `--agent_ping_timeout`; marks unreachable those
+    /// that missed `--max_agent_ping_timeouts` in a row.
+    pub(super) fn check_agents(&mut self, now: Now) {
+        let interval = self.config.agent_ping_timeout;
+        let mut unreachable = Vec::new();
+        let mut pings = Vec::new();
+        for agent in self.agents.values_mut() {
+            if now.instant.duration_since(agent.last_ping) < interval {
+                continue;
+            }
+            if agent.ponged {
+                agent.missed_pings = 0;
+            } else {
+                agent.missed_pings += 1;
+            }
+            if agent.missed_pings >= self.config.max_agent_ping_timeouts {
+                unreachable.push(agent.id.clone());
+                continue;
+            }
+            agent.ponged = false;
+            agent.last_ping = now.instant;
+            pings.push((agent.pid.clone(), agent.connected));
+        }
+        for (pid, connected) in pings {
+            self.send_message(&pid, &internal::PingSlaveMessage { connected });
+        }
+        for id in unreachable {
+            self.metrics.agent_removals += 1;
+            self.remove_agent(&id, "health check timed out", true, now);
+        }
+    }
+
+    /// Removes an agent: its offers are rescinded and its tasks reported
+    /// `TASK_UNREACHABLE` (partition-aware frameworks) or `TASK_LOST`.
+    pub fn remove_agent(&mut self, id: &AgentId, message: &str, unreachable: bool, now: Now) {
+        self.rescind_agent_offers(id, now);
+        let Some(agent) = self.agents.remove(id) else {
+            return;
+        };
+        tracing::info!(agent_id = %id, "Removing agent: {message}");
+        self.allocator.remove_agent(id);
+        let mut tasks: Vec<_> = agent.tasks.iter().cloned().collect();
+        tasks.sort();
+        for (fid, tid) in tasks {
+            let Some(framework) = self.frameworks.get(&fid) else {
+                continue;
+            };
+            let state = if unreachable && framework.partition_aware() {
+                v0::TaskState::TaskUnreachable
+            } else {
+                v0::TaskState::TaskLost
+            };
+            let mut status = self.master_status(
+                &fid,
+                &tid,
+                Some(id),
+                state,
+                v0::task_status::Reason::SlaveRemoved,
+                message,
+                now,
+            );
+            if let Some(entry) = self.frameworks.get(&fid).and_then(|f| f.tasks.get(&tid)) {
+                status.executor_id = entry.task.executor_id.clone();
+            }
+            if unreachable {
+                status.unreachable_time = Some(v0::TimeInfo {
+                    nanoseconds: (now.unix * 1e9) as i64,
+                });
+            }
+            self.forward_master_update(&fid, status);
+            self.forget_task(&fid, &tid, now);
+        }
+        for fid in agent.executors.keys() {
+            if let Some(framework) = self.frameworks.get_mut(fid) {
+                framework.executors.remove(id);
+            }
+        }
+        // Tell the agent, in case it is still up, that it is no longer
+        // part of the cluster.
+        self.send_message(
+            &agent.pid,
+            &internal::ShutdownMessage {
+                message: Some(message.to_string()),
+            },
+        );
+    }
+
+    fn connection(&self) -> internal::MasterSlaveConnection {
+        internal::MasterSlaveConnection {
+            total_ping_timeout_seconds: Some(
+                self.config.agent_ping_timeout.as_secs_f64()
+                    * f64::from(self.config.max_agent_ping_timeouts),
+            ),
+        }
+    }
+}
