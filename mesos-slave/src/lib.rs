@@ -1,1 +1,53 @@
-//! The Mesos agent (`mesos-slave`, `mesos-agent`) and the command executor (`mesos-executor`).
+//! The Mesos agent (`mesos-slave`, `mesos-agent`) and the command executor
+//! (`mesos-executor`).
+//!
+//! - [`agent`]: the agent itself. [`agent::core::AgentCore`] is a pure
+//!   state machine (messages, executor calls, exits and time in; effects
+//!   out); [`agent::runtime::Agent`] runs it on a libprocess
+//!   [`mesos::process::Transport`], so several agents (`slave(1)`,
+//!   `slave(2)`, ...) can share one process, as `mesos-local` does.
+//! - [`status_update`]: the pure status update manager (ordered, retried
+//!   until acknowledged).
+//! - [`containerizer`]: executors as session leaders in their sandbox; the
+//!   command executor's `ExecutorInfo` and environment.
+//! - [`executor`]: the command executor (`mesos-executor`), a v1 executor
+//!   API client.
+//! - [`cli`] and [`config`]: the daemon's flags and the plain
+//!   configuration they become.
+//! - [`paths`], [`detect`], [`convert`]: the sandbox layout,
+//!   resource detection, attributes and JSON models.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use mesos::process::{BindConfig, Transport};
+//! use mesos_slave::{agent::runtime::Agent, config::AgentConfig};
+//! let transport = Transport::bind(&BindConfig::loopback(5051)).await?;
+//! let master = "master@127.0.0.1:5050".parse().unwrap();
+//! let resources = mesos::resources::Resources::parse("cpus:2;mem:1024").unwrap().to_wire();
+//! let config = AgentConfig::new(master, "/var/lib/mesos".into(), resources);
+//! let agent = Agent::start(config, transport, "slave(1)", true);
+//! agent.shutdown().await;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod agent;
+pub mod cli;
+pub mod config;
+pub mod containerizer;
+pub mod convert;
+pub mod detect;
+pub mod executor;
+pub mod paths;
+pub mod status_update;
+
+/// Re-reads a v0 message as its v1 twin (or back); a mismatched pair of
+/// types cannot decode and yields the default message.
+pub(crate) fn convert_v1<From: prost::Message, To: prost::Message + Default>(message: &From) -> To {
+    mesos::convert::evolve(message).unwrap_or_default()
+}
+
+/// The same as [`convert_v1`], for the v1 -> v0 direction.
+pub(crate) fn convert_v0<From: prost::Message, To: prost::Message + Default>(message: &From) -> To {
+    mesos::convert::devolve(message).unwrap_or_default()
+}

@@ -1,0 +1,1801 @@
+//! The agent's state machine: messages from the master, calls from
+//! executors, process exits and the passing of time go in; the messages,
+//! launches, kills and executor events to carry out come out as
+//! [`Effect`]s. No I/O, no clock of its own: time is an argument.
+//!
+//! ```text
+//! Disconnected ──SlaveRegistered/SlaveReregistered──> Running
+//!      ^                                                 │
+//!      └──── no ping within the ping timeout, or ────────┘
+//!            a ping saying the master lost us
+//! ```
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::StatusCode;
+use mesos::ids::{ExecutorId, FrameworkId, TaskId};
+use mesos::upid::Upid;
+use mesos::wire::mesos as v0;
+use mesos::wire::mesos::internal as msg;
+use mesos::wire::mesos::v1::executor as v1e;
+use prost::Message;
+use prost_reflect::ReflectMessage;
+
+use super::state::{
+    ConnId, Executor, ExecutorState, Framework, MAX_COMPLETED_EXECUTORS, MAX_COMPLETED_FRAMEWORKS,
+    MAX_COMPLETED_TASKS, Termination, create_task,
+};
+use crate::config::AgentConfig;
+use crate::containerizer::{self, ExecutorEnvironment, LaunchSpec};
+use crate::paths;
+use crate::status_update::{StatusUpdateManager, is_terminal};
+
+/// Mesos's `REGISTER_RETRY_INTERVAL_MAX`.
+const REGISTER_RETRY_INTERVAL_MAX: Duration = Duration::from_secs(60);
+
+/// The ping timeout when the master does not say (15 s x 5).
+const DEFAULT_MASTER_PING_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// The agent's `--recovery_timeout` default, told to executors.
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// The agent's `--executor_reregistration_timeout` default.
+const EXECUTOR_REREGISTRATION_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The version the agent reports.
+pub const VERSION: &str = "1.11.0";
+
+/// Something the runtime must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send a libprocess message.
+    Send {
+        /// The receiver.
+        to: Upid,
+        /// The message name (full protobuf name).
+        name: String,
+        /// The serialized message.
+        body: Bytes,
+    },
+    /// Watch the connection to a peer.
+    Link(Upid),
+    /// Create the sandbox and start an executor.
+    Launch(Box<LaunchSpec>),
+    /// Kill everything in an executor's container.
+    Destroy {
+        /// The container to kill.
+        container_id: String,
+    },
+    /// Send an event on an executor's stream.
+    ToExecutor {
+        /// The stream.
+        conn: ConnId,
+        /// The event.
+        event: Box<v1e::Event>,
+    },
+    /// End an executor's stream.
+    CloseExecutor {
+        /// The stream.
+        conn: ConnId,
+    },
+    /// The master told the agent to shut down; executors are being killed.
+    Terminate,
+}
+
+/// An HTTP answer to an executor call that is not a success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallError {
+    /// The status code.
+    pub status: StatusCode,
+    /// The body text.
+    pub message: String,
+}
+
+fn call_error(status: StatusCode, message: impl Into<String>) -> CallError {
+    CallError {
+        status,
+        message: message.into(),
+    }
+}
+
+/// Who produced a status update.
+#[derive(Debug, Clone, Copy)]
+enum UpdateSource {
+    /// The agent itself (`SOURCE_SLAVE`).
+    Agent,
+    /// An executor, acknowledged on its stream if it has one.
+    Executor(Option<ConnId>),
+}
+
+/// The agent's connection to its master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentState {
+    /// Not registered; registration attempts are under way.
+    Disconnected,
+    /// Registered.
+    Running,
+    /// Shutting down.
+    Terminating,
+}
+
+/// The agent.
+#[derive(Debug)]
+pub struct AgentCore {
+    pub(crate) config: AgentConfig,
+    /// Our own address.
+    pub(crate) pid: Upid,
+    /// Sent to the master; `id` set once registered.
+    pub(crate) info: v0::SlaveInfo,
+    pub(crate) state: AgentState,
+    /// The master we register with (the sender of the last registration).
+    pub(crate) master: Upid,
+    /// When the next registration attempt goes out.
+    registration_at: Option<Instant>,
+    /// The bound of the next random registration delay.
+    registration_backoff: Duration,
+    /// When the master counts as lost for want of pings.
+    ping_deadline: Option<Instant>,
+    ping_timeout: Duration,
+    pub(crate) frameworks: BTreeMap<FrameworkId, Framework>,
+    pub(crate) completed_frameworks: VecDeque<Framework>,
+    updates: StatusUpdateManager,
+    rng: u64,
+    effects: Vec<Effect>,
+    /// Seconds since the epoch at start, for `/state`.
+    pub(crate) start_time: f64,
+}
+
+/// Spreads a seed over all bits, so nearby seeds give unrelated sequences.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn sample_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn uuid_bytes() -> Bytes {
+    Bytes::copy_from_slice(uuid::Uuid::new_v4().as_bytes())
+}
+
+fn wall_clock_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl AgentCore {
+    /// An agent at `pid`, not yet registered. `start_time` is the wall
+    /// clock in seconds since the epoch.
+    pub fn new(config: AgentConfig, pid: Upid, start_time: f64) -> AgentCore {
+        let info = v0::SlaveInfo {
+            hostname: config.hostname.clone(),
+            port: Some(i32::from(pid.address.port())),
+            resources: config.resources.clone(),
+            attributes: config.attributes.clone(),
+            checkpoint: Some(true),
+            ..Default::default()
+        };
+        AgentCore {
+            master: config.master.clone(),
+            registration_backoff: config.registration_backoff_factor,
+            rng: splitmix64(config.seed) | 1,
+            config,
+            pid,
+            info,
+            state: AgentState::Disconnected,
+            registration_at: None,
+            ping_deadline: None,
+            ping_timeout: DEFAULT_MASTER_PING_TIMEOUT,
+            frameworks: BTreeMap::new(),
+            completed_frameworks: VecDeque::new(),
+            updates: StatusUpdateManager::new(),
+            effects: Vec::new(),
+            start_time,
+        }
+    }
+
+    /// The agent id, once registered.
+    pub fn agent_id(&self) -> Option<&str> {
+        self.info.id.as_ref().map(|id| id.value.as_str())
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> AgentState {
+        self.state
+    }
+
+    /// Takes the effects produced so far.
+    pub fn drain(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    fn send<M: Message + ReflectMessage>(&mut self, to: &Upid, message: &M) {
+        self.effects.push(Effect::Send {
+            to: to.clone(),
+            name: message.descriptor().full_name().to_string(),
+            body: Bytes::from(message.encode_to_vec()),
+        });
+    }
+
+    fn send_event(&mut self, conn: ConnId, event: v1e::Event) {
+        self.effects.push(Effect::ToExecutor {
+            conn,
+            event: Box::new(event),
+        });
+    }
+
+    /// A uniform random fraction in [0, 1), from a seeded xorshift.
+    fn random(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Starts registering: the first attempt after a random delay within
+    /// `--registration_backoff_factor`.
+    pub fn start(&mut self, now: Instant) {
+        self.registration_backoff = self.config.registration_backoff_factor;
+        let delay = self.registration_backoff.mul_f64(self.random());
+        self.registration_at = Some(now + delay);
+        tracing::info!(master = %self.master, "Will register with the master in {delay:?}");
+    }
+
+    /// The earliest time [`AgentCore::tick`] has work.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let executors = self.frameworks.values().flat_map(|f| f.executors.values());
+        let executor_deadlines = executors.flat_map(|e| [e.registration_deadline, e.destroy_at]);
+        [
+            self.registration_at,
+            self.ping_deadline,
+            self.updates.next_deadline(),
+        ]
+        .into_iter()
+        .chain(executor_deadlines)
+        .flatten()
+        .min()
+    }
+
+    /// Runs what is due at `now`: registration retries, the ping timeout,
+    /// status update resends, executor timeouts.
+    pub fn tick(&mut self, now: Instant) {
+        if self.registration_at.is_some_and(|at| at <= now) {
+            self.register(now);
+        }
+        if self.ping_deadline.is_some_and(|at| at <= now) {
+            tracing::info!(
+                "No pings from master received within {:?}",
+                self.ping_timeout
+            );
+            self.lose_master(now);
+        }
+        for update in self.updates.tick(now) {
+            self.forward(update);
+        }
+        let mut expired = Vec::new();
+        let mut destroy = Vec::new();
+        for (fid, framework) in &self.frameworks {
+            for (eid, executor) in &framework.executors {
+                if executor.registration_deadline.is_some_and(|at| at <= now) {
+                    expired.push((fid.clone(), eid.clone()));
+                }
+                if executor.destroy_at.is_some_and(|at| at <= now) {
+                    destroy.push((fid.clone(), eid.clone()));
+                }
+            }
+        }
+        for (fid, eid) in expired {
+            self.registration_timeout(&fid, &eid);
+        }
+        for (fid, eid) in destroy {
+            if let Some(executor) = self.executor_mut(&fid, &eid) {
+                executor.destroy_at = None;
+                let container_id = executor.container_id.clone();
+                tracing::info!(executor_id = %eid, "Killing executor that did not shut down in time");
+                self.effects.push(Effect::Destroy { container_id });
+            }
+        }
+    }
+
+    fn register(&mut self, now: Instant) {
+        if self.state != AgentState::Disconnected {
+            self.registration_at = None;
+            return;
+        }
+        let master = self.master.clone();
+        self.effects.push(Effect::Link(master.clone()));
+        let capabilities = [
+            v0::slave_info::capability::Type::MultiRole,
+            v0::slave_info::capability::Type::HierarchicalRole,
+            v0::slave_info::capability::Type::ReservationRefinement,
+        ]
+        .into_iter()
+        .map(|t| v0::slave_info::Capability {
+            r#type: Some(t as i32),
+        })
+        .collect();
+        if self.info.id.is_none() {
+            let message = msg::RegisterSlaveMessage {
+                slave: self.info.clone(),
+                checkpointed_resources: Vec::new(),
+                version: Some(VERSION.into()),
+                agent_capabilities: capabilities,
+                resource_version_uuid: None,
+            };
+            tracing::info!(master = %master, "Registering with master");
+            self.send(&master, &message);
+        } else {
+            let message = self.reregister_message(capabilities);
+            tracing::info!(master = %master, "Re-registering with master");
+            self.send(&master, &message);
+        }
+        self.registration_backoff = self.registration_backoff.min(REGISTER_RETRY_INTERVAL_MAX);
+        let delay = self.registration_backoff.mul_f64(self.random());
+        self.registration_backoff *= 2;
+        self.registration_at = Some(now + delay.max(Duration::from_millis(1)));
+    }
+
+    fn reregister_message(
+        &self,
+        capabilities: Vec<v0::slave_info::Capability>,
+    ) -> msg::ReregisterSlaveMessage {
+        let mut message = msg::ReregisterSlaveMessage {
+            slave: self.info.clone(),
+            version: Some(VERSION.into()),
+            agent_capabilities: capabilities,
+            ..Default::default()
+        };
+        for framework in self.frameworks.values() {
+            message.frameworks.push(framework.info.clone());
+            let fid = framework.id.to_v0();
+            for executor in framework.executors.values() {
+                message.tasks.extend(executor.launched.values().cloned());
+                message.tasks.extend(executor.terminated.values().cloned());
+                for task in &executor.queued {
+                    message
+                        .tasks
+                        .push(create_task(task, v0::TaskState::TaskStaging, &fid));
+                }
+                if !executor.command_executor && executor.state != ExecutorState::Terminated {
+                    message.executor_infos.push(executor.info.clone());
+                }
+            }
+        }
+        message
+    }
+
+    fn lose_master(&mut self, now: Instant) {
+        self.ping_deadline = None;
+        if self.state == AgentState::Running {
+            self.state = AgentState::Disconnected;
+            self.updates.pause();
+            self.start(now);
+        }
+    }
+
+    /// A libprocess message arrived.
+    pub fn message(&mut self, from: &Upid, name: &str, body: &[u8], now: Instant) {
+        fn decode<M: Message + Default>(name: &str, body: &[u8]) -> Option<M> {
+            match M::decode(body) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::warn!("Dropping malformed {name}: {e}");
+                    None
+                }
+            }
+        }
+        let short = name.strip_prefix("mesos.internal.").unwrap_or(name);
+        match short {
+            "SlaveRegisteredMessage" => {
+                if let Some(m) = decode::<msg::SlaveRegisteredMessage>(name, body) {
+                    self.registered(from, m.slave_id, m.connection, now);
+                }
+            }
+            "SlaveReregisteredMessage" => {
+                if let Some(m) = decode::<msg::SlaveReregisteredMessage>(name, body) {
+                    self.registered(from, m.slave_id, m.connection, now);
+                }
+            }
+            "PingSlaveMessage" => {
+                if let Some(m) = decode::<msg::PingSlaveMessage>(name, body) {
+                    self.ping(from, m.connected, now);
+                }
+            }
+            "RunTaskMessage" => {
+                if let Some(m) = decode::<msg::RunTaskMessage>(name, body) {
+                    self.run_task(from, m, now);
+                }
+            }
+            "RunTaskGroupMessage" => {
+                if let Some(m) = decode::<msg::RunTaskGroupMessage>(name, body) {
+                    self.run_task_group(m, now);
+                }
+            }
+            "KillTaskMessage" => {
+                if let Some(m) = decode::<msg::KillTaskMessage>(name, body) {
+                    self.kill_task(m, now);
+                }
+            }
+            "ShutdownFrameworkMessage" => {
+                if let Some(m) = decode::<msg::ShutdownFrameworkMessage>(name, body) {
+                    self.shutdown_framework(&FrameworkId::from(&m.framework_id), now);
+                }
+            }
+            "ShutdownExecutorMessage" => {
+                if let Some(m) = decode::<msg::ShutdownExecutorMessage>(name, body) {
+                    if let (Some(fid), Some(eid)) = (m.framework_id, m.executor_id) {
+                        let (fid, eid) = (FrameworkId::from(&fid), ExecutorId::from(&eid));
+                        self.shutdown_executor(&fid, &eid, now);
+                    }
+                }
+            }
+            "UpdateFrameworkMessage" => {
+                if let Some(m) = decode::<msg::UpdateFrameworkMessage>(name, body) {
+                    let fid = FrameworkId::from(&m.framework_id);
+                    if let Some(framework) = self.frameworks.get_mut(&fid) {
+                        if let Some(info) = m.framework_info {
+                            framework.info = info;
+                        }
+                        framework.pid = m.pid.and_then(|p| p.parse().ok());
+                        tracing::info!(framework_id = %fid, "Updated framework");
+                    }
+                }
+            }
+            "StatusUpdateAcknowledgementMessage" => {
+                if let Some(m) = decode::<msg::StatusUpdateAcknowledgementMessage>(name, body) {
+                    self.acknowledgement(m, now);
+                }
+            }
+            "FrameworkToExecutorMessage" => {
+                if let Some(m) = decode::<msg::FrameworkToExecutorMessage>(name, body) {
+                    self.framework_message(m);
+                }
+            }
+            "ShutdownMessage" => {
+                tracing::info!(master = %from, "Agent asked to shut down by the master");
+                self.shutdown(now);
+                self.effects.push(Effect::Terminate);
+            }
+            _ => tracing::warn!("Dropping unsupported message {name} from {from}"),
+        }
+    }
+
+    /// The link to a peer broke.
+    pub fn exited(&mut self, pid: &Upid) {
+        if *pid == self.master {
+            tracing::warn!("Master disconnected! Waiting for a new master to be elected");
+        }
+    }
+
+    fn registered(
+        &mut self,
+        from: &Upid,
+        slave_id: v0::SlaveId,
+        connection: Option<msg::MasterSlaveConnection>,
+        now: Instant,
+    ) {
+        if *from != self.master {
+            tracing::info!(master = %from, "Registration answered by {from}; using it as the master");
+            self.master = from.clone();
+        }
+        self.ping_timeout = connection
+            .and_then(|c| c.total_ping_timeout_seconds)
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map_or(DEFAULT_MASTER_PING_TIMEOUT, Duration::from_secs_f64);
+        match self.state {
+            AgentState::Disconnected => {
+                if let Some(id) = &self.info.id {
+                    if *id != slave_id {
+                        tracing::error!(
+                            "Registered with a new agent id {} (was {})",
+                            slave_id.value,
+                            id.value
+                        );
+                    }
+                }
+                tracing::info!(agent_id = %slave_id.value, master = %self.master, "Registered with master");
+                self.info.id = Some(slave_id);
+                self.state = AgentState::Running;
+                self.registration_at = None;
+                self.ping_deadline = Some(now + self.ping_timeout);
+                for update in self.updates.resume(now) {
+                    self.forward(update);
+                }
+            }
+            AgentState::Running => tracing::warn!("Already registered with master {}", self.master),
+            AgentState::Terminating => {
+                tracing::warn!("Ignoring registration because agent is terminating")
+            }
+        }
+    }
+
+    fn ping(&mut self, from: &Upid, connected: bool, now: Instant) {
+        if !connected && self.state == AgentState::Running {
+            tracing::info!(
+                "Master marked the agent as disconnected but the agent considers itself \
+                 registered! Forcing re-registration"
+            );
+            self.lose_master(now);
+        }
+        if self.state == AgentState::Running {
+            self.ping_deadline = Some(now + self.ping_timeout);
+        }
+        self.send(from, &msg::PongSlaveMessage {});
+    }
+
+    fn run_task(&mut self, from: &Upid, message: msg::RunTaskMessage, now: Instant) {
+        let task = message.task;
+        let task_id = TaskId::from(&task.task_id);
+        let Some(fid_wire) = message.framework.id.clone() else {
+            tracing::warn!(task_id = %task_id, "Dropping task of a framework without an id");
+            return;
+        };
+        let fid = FrameworkId::from(&fid_wire);
+        if self.state != AgentState::Running {
+            tracing::warn!(task_id = %task_id, "Ignoring task from {from}: agent is not registered");
+            return;
+        }
+        tracing::info!(task_id = %task_id, framework_id = %fid, "Got assigned task");
+        let framework = self
+            .frameworks
+            .entry(fid.clone())
+            .or_insert_with(|| Framework {
+                id: fid.clone(),
+                info: message.framework.clone(),
+                pid: None,
+                terminating: false,
+                executors: BTreeMap::new(),
+                completed_executors: VecDeque::new(),
+            });
+        framework.info = message.framework.clone();
+        if let Some(pid) = message.pid.as_deref().and_then(|p| p.parse().ok()) {
+            framework.pid = Some(pid);
+        }
+        if framework.terminating {
+            self.agent_update(
+                &fid,
+                &task,
+                None,
+                v0::TaskState::TaskLost,
+                v0::task_status::Reason::FrameworkRemoved,
+                "Framework is terminating".into(),
+                now,
+            );
+            return;
+        }
+        let partition_aware =
+            framework.has_capability(v0::framework_info::capability::Type::PartitionAware);
+        let invalid = |reason: &str| Some(reason.to_string());
+        let problem = if !paths::is_safe_component(&task.task_id.value) {
+            invalid("Task id is not a valid path component")
+        } else if self
+            .frameworks
+            .values()
+            .any(|f| f.executor_of_task(&task_id).is_some())
+        {
+            invalid("Task has duplicate ID")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.agent_update(
+                &fid,
+                &task,
+                None,
+                v0::TaskState::TaskError,
+                v0::task_status::Reason::TaskInvalid,
+                problem,
+                now,
+            );
+            return;
+        }
+
+        let command_executor = task.executor.is_none();
+        let executor_info = match &task.executor {
+            Some(executor) => {
+                let mut executor = executor.clone();
+                executor.framework_id.get_or_insert(fid_wire.clone());
+                executor
+            }
+            None => containerizer::command_executor_info(
+                &message.framework,
+                &task,
+                &self.config.launcher_dir,
+            ),
+        };
+        let eid = ExecutorId::from(&executor_info.executor_id);
+        let lost_state = if partition_aware {
+            v0::TaskState::TaskDropped
+        } else {
+            v0::TaskState::TaskLost
+        };
+        let existing = self
+            .frameworks
+            .get(&fid)
+            .and_then(|f| f.executors.get(&eid))
+            .map(|e| (e.state, e.conn));
+        match existing {
+            Some((ExecutorState::Registering, _)) => {
+                if let Some(executor) = self.executor_mut(&fid, &eid) {
+                    executor.queued.push(task);
+                }
+            }
+            Some((ExecutorState::Running, conn)) => {
+                if let Some(executor) = self.executor_mut(&fid, &eid) {
+                    executor.launched.insert(
+                        task_id,
+                        create_task(&task, v0::TaskState::TaskStaging, &fid_wire),
+                    );
+                }
+                if let Some(conn) = conn {
+                    self.launch_event(conn, task);
+                }
+            }
+            Some((state, _)) => {
+                let message = format!("Executor is {}", state.name());
+                self.agent_update(
+                    &fid,
+                    &task,
+                    Some(&eid),
+                    lost_state,
+                    v0::task_status::Reason::ExecutorTerminated,
+                    message,
+                    now,
+                );
+            }
+            None if message.launch_executor == Some(false) => {
+                self.agent_update(
+                    &fid,
+                    &task,
+                    Some(&eid),
+                    lost_state,
+                    v0::task_status::Reason::ExecutorTerminated,
+                    "No executor to run the task on".into(),
+                    now,
+                );
+            }
+            None => self.launch_executor(&fid, executor_info, command_executor, task, now),
+        }
+    }
+
+    fn launch_executor(
+        &mut self,
+        fid: &FrameworkId,
+        info: v0::ExecutorInfo,
+        command_executor: bool,
+        task: v0::TaskInfo,
+        now: Instant,
+    ) {
+        let eid = ExecutorId::from(&info.executor_id);
+        let agent_id = self.agent_id().unwrap_or_default().to_string();
+        if !paths::is_safe_component(eid.as_str()) || !paths::is_safe_component(fid.as_str()) {
+            self.agent_update(
+                fid,
+                &task,
+                Some(&eid),
+                v0::TaskState::TaskError,
+                v0::task_status::Reason::TaskInvalid,
+                "Executor or framework id is not a valid path component".into(),
+                now,
+            );
+            return;
+        }
+        let container_id = sample_id();
+        let directory = paths::sandbox_dir(
+            &self.config.work_dir,
+            &agent_id,
+            fid.as_str(),
+            eid.as_str(),
+            &container_id,
+        );
+        let checkpoint = self.frameworks.get(fid).is_some_and(Framework::checkpoint);
+        let agent_vars = containerizer::executor_environment(&ExecutorEnvironment {
+            executor: &info,
+            directory: &directory,
+            agent_id: &agent_id,
+            agent_pid: &self.pid,
+            checkpoint,
+            shutdown_grace_period: self.config.executor_shutdown_grace_period,
+            recovery_timeout: RECOVERY_TIMEOUT,
+            subscription_backoff_max: EXECUTOR_REREGISTRATION_TIMEOUT,
+        });
+        let command = info.command.clone().unwrap_or_default();
+        let environment = containerizer::full_environment(
+            self.config.executor_environment_variables.as_ref(),
+            agent_vars,
+            &command,
+        );
+        tracing::info!(executor_id = %eid, framework_id = %fid, container_id, "Launching executor");
+        self.effects.push(Effect::Launch(Box::new(LaunchSpec {
+            container_id: container_id.clone(),
+            sandbox: directory.clone(),
+            command,
+            environment,
+        })));
+        let executor = Executor {
+            id: eid.clone(),
+            info,
+            container_id,
+            directory,
+            state: ExecutorState::Registering,
+            command_executor,
+            conn: None,
+            queued: vec![task],
+            launched: BTreeMap::new(),
+            terminated: BTreeMap::new(),
+            completed: VecDeque::new(),
+            kill_requested: Default::default(),
+            registration_deadline: Some(now + self.config.executor_registration_timeout),
+            destroy_at: None,
+            termination: None,
+        };
+        if let Some(framework) = self.frameworks.get_mut(fid) {
+            framework.executors.insert(eid, executor);
+        }
+    }
+
+    fn run_task_group(&mut self, message: msg::RunTaskGroupMessage, now: Instant) {
+        let Some(fid_wire) = message.framework.id.clone() else {
+            return;
+        };
+        let fid = FrameworkId::from(&fid_wire);
+        if self.state != AgentState::Running {
+            return;
+        }
+        tracing::warn!(framework_id = %fid, "Dropping task group: task groups are not supported by this agent");
+        self.frameworks
+            .entry(fid.clone())
+            .or_insert_with(|| Framework {
+                id: fid.clone(),
+                info: message.framework.clone(),
+                pid: None,
+                terminating: false,
+                executors: BTreeMap::new(),
+                completed_executors: VecDeque::new(),
+            });
+        let eid = ExecutorId::from(&message.executor.executor_id);
+        for task in &message.task_group.tasks {
+            self.agent_update(
+                &fid,
+                task,
+                Some(&eid),
+                v0::TaskState::TaskDropped,
+                v0::task_status::Reason::TaskGroupInvalid,
+                "Task groups (the default executor) are not supported by this agent".into(),
+                now,
+            );
+        }
+    }
+
+    fn kill_task(&mut self, message: msg::KillTaskMessage, now: Instant) {
+        let fid = FrameworkId::from(&message.framework_id);
+        let task_id = TaskId::from(&message.task_id);
+        tracing::info!(task_id = %task_id, framework_id = %fid, "Asked to kill task");
+        let Some(framework) = self.frameworks.get(&fid) else {
+            tracing::warn!(task_id = %task_id, "Ignoring kill of a task of an unknown framework");
+            return;
+        };
+        let Some(eid) = framework.executor_of_task(&task_id).cloned() else {
+            let task = v0::TaskInfo {
+                task_id: message.task_id.clone(),
+                slave_id: self.info.id.clone().unwrap_or_default(),
+                ..Default::default()
+            };
+            let state =
+                if framework.has_capability(v0::framework_info::capability::Type::PartitionAware) {
+                    v0::TaskState::TaskDropped
+                } else {
+                    v0::TaskState::TaskLost
+                };
+            self.agent_update(
+                &fid,
+                &task,
+                None,
+                state,
+                v0::task_status::Reason::TaskUnknown,
+                "Cannot find the task on this agent".into(),
+                now,
+            );
+            return;
+        };
+        let Some(executor) = self.executor_mut(&fid, &eid) else {
+            return;
+        };
+        executor.kill_requested.insert(task_id.clone());
+        if let Some(index) = executor
+            .queued
+            .iter()
+            .position(|t| TaskId::from(&t.task_id) == task_id)
+        {
+            let task = executor.queued.remove(index);
+            let idle = executor.is_idle();
+            self.agent_update(
+                &fid,
+                &task,
+                Some(&eid),
+                v0::TaskState::TaskKilled,
+                v0::task_status::Reason::TaskKilledDuringLaunch,
+                "Killed before delivery to the executor".into(),
+                now,
+            );
+            if idle {
+                // Nothing left for the executor to run.
+                self.shutdown_executor(&fid, &eid, now);
+            }
+            return;
+        }
+        match (executor.state, executor.conn) {
+            (ExecutorState::Running | ExecutorState::Terminating, Some(conn)) => {
+                let event = v1e::Event {
+                    r#type: Some(v1e::event::Type::Kill as i32),
+                    kill: Some(v1e::event::Kill {
+                        task_id: TaskId::from(&message.task_id).to_v1(),
+                        kill_policy: message.kill_policy.as_ref().map(crate::convert_v1),
+                    }),
+                    ..Default::default()
+                };
+                self.send_event(conn, event);
+            }
+            _ => {
+                // Not connected: ending the executor ends the task.
+                executor.termination = Some(Termination {
+                    state: v0::TaskState::TaskKilled,
+                    reason: v0::task_status::Reason::ExecutorTerminated,
+                    message: "Killed while the executor was disconnected".into(),
+                });
+                let container_id = executor.container_id.clone();
+                executor.state = ExecutorState::Terminating;
+                self.effects.push(Effect::Destroy { container_id });
+            }
+        }
+    }
+
+    fn launch_event(&mut self, conn: ConnId, task: v0::TaskInfo) {
+        let event = v1e::Event {
+            r#type: Some(v1e::event::Type::Launch as i32),
+            launch: Some(v1e::event::Launch {
+                task: crate::convert_v1(&task),
+            }),
+            ..Default::default()
+        };
+        self.send_event(conn, event);
+    }
+
+    fn framework_message(&mut self, message: msg::FrameworkToExecutorMessage) {
+        let fid = FrameworkId::from(&message.framework_id);
+        let eid = ExecutorId::from(&message.executor_id);
+        let conn = self
+            .frameworks
+            .get(&fid)
+            .and_then(|f| f.executors.get(&eid))
+            .and_then(|e| e.conn);
+        match conn {
+            Some(conn) => {
+                let event = v1e::Event {
+                    r#type: Some(v1e::event::Type::Message as i32),
+                    message: Some(v1e::event::Message { data: message.data }),
+                    ..Default::default()
+                };
+                self.send_event(conn, event);
+            }
+            None => {
+                tracing::warn!(executor_id = %eid, "Dropping framework message: executor not connected")
+            }
+        }
+    }
+
+    /// Shuts down every executor of a framework and forgets it once they
+    /// have ended.
+    pub fn shutdown_framework(&mut self, fid: &FrameworkId, now: Instant) {
+        let Some(framework) = self.frameworks.get_mut(fid) else {
+            return;
+        };
+        tracing::info!(framework_id = %fid, "Shutting down framework");
+        framework.terminating = true;
+        let executors: Vec<ExecutorId> = framework.executors.keys().cloned().collect();
+        for eid in executors {
+            self.shutdown_executor(fid, &eid, now);
+        }
+        self.updates.cleanup(fid);
+        self.maybe_remove_framework(fid);
+    }
+
+    fn shutdown_executor(&mut self, fid: &FrameworkId, eid: &ExecutorId, now: Instant) {
+        let grace = self.config.executor_shutdown_grace_period;
+        let Some(executor) = self.executor_mut(fid, eid) else {
+            return;
+        };
+        if matches!(executor.state, ExecutorState::Terminated) {
+            return;
+        }
+        tracing::info!(executor_id = %eid, "Shutting down executor");
+        let grace = executor
+            .info
+            .shutdown_grace_period
+            .as_ref()
+            .map_or(grace, |d| Duration::from_nanos(d.nanoseconds.max(0) as u64));
+        executor.state = ExecutorState::Terminating;
+        executor.registration_deadline = None;
+        match executor.conn {
+            Some(conn) => {
+                executor.destroy_at.get_or_insert(now + grace);
+                let event = v1e::Event {
+                    r#type: Some(v1e::event::Type::Shutdown as i32),
+                    ..Default::default()
+                };
+                self.send_event(conn, event);
+            }
+            None => {
+                let container_id = executor.container_id.clone();
+                executor.destroy_at = None;
+                self.effects.push(Effect::Destroy { container_id });
+            }
+        }
+    }
+
+    /// Shuts down everything: the agent is stopping.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.state = AgentState::Terminating;
+        self.registration_at = None;
+        self.ping_deadline = None;
+        let fids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
+        for fid in fids {
+            self.shutdown_framework(&fid, now);
+        }
+    }
+
+    fn registration_timeout(&mut self, fid: &FrameworkId, eid: &ExecutorId) {
+        let timeout = self.config.executor_registration_timeout;
+        let Some(executor) = self.executor_mut(fid, eid) else {
+            return;
+        };
+        executor.registration_deadline = None;
+        if executor.state != ExecutorState::Registering {
+            return;
+        }
+        tracing::info!(executor_id = %eid, "Terminating executor because it did not register within {timeout:?}");
+        executor.state = ExecutorState::Terminating;
+        executor.termination = Some(Termination {
+            state: v0::TaskState::TaskFailed,
+            reason: v0::task_status::Reason::ExecutorRegistrationTimeout,
+            message: format!(
+                "Executor did not register within {}",
+                mesos::flags::format_duration(timeout)
+            ),
+        });
+        let container_id = executor.container_id.clone();
+        self.effects.push(Effect::Destroy { container_id });
+    }
+
+    /// The executor process of `container_id` ended (or never started:
+    /// `message` says why).
+    pub fn executor_exited(
+        &mut self,
+        container_id: &str,
+        status: Option<i32>,
+        message: &str,
+        now: Instant,
+    ) {
+        let found = self.frameworks.iter().find_map(|(fid, f)| {
+            f.executors
+                .iter()
+                .find(|(_, e)| e.container_id == container_id)
+                .map(|(eid, _)| (fid.clone(), eid.clone()))
+        });
+        let Some((fid, eid)) = found else {
+            return;
+        };
+        let agent_id = self.info.id.clone().unwrap_or_default();
+        let Some(executor) = self.executor_mut(&fid, &eid) else {
+            return;
+        };
+        tracing::info!(executor_id = %eid, framework_id = %fid, "Executor {message}");
+        executor.state = ExecutorState::Terminated;
+        executor.registration_deadline = None;
+        executor.destroy_at = None;
+        let conn = executor.conn.take();
+        let termination = executor.termination.clone();
+        let kill_requested = executor.kill_requested.clone();
+        let command_executor = executor.command_executor;
+        let mut live: Vec<v0::TaskInfo> = std::mem::take(&mut executor.queued);
+        for task in executor.launched.values() {
+            live.push(v0::TaskInfo {
+                name: task.name.clone(),
+                task_id: task.task_id.clone(),
+                slave_id: task.slave_id.clone(),
+                ..Default::default()
+            });
+        }
+        if let Some(conn) = conn {
+            self.effects.push(Effect::CloseExecutor { conn });
+        }
+        for task in live {
+            let task_id = TaskId::from(&task.task_id);
+            let (state, reason, text) = match &termination {
+                Some(t) => (t.state, t.reason, t.message.clone()),
+                None if kill_requested.contains(&task_id) => (
+                    v0::TaskState::TaskKilled,
+                    v0::task_status::Reason::ExecutorTerminated,
+                    format!("Executor {message}"),
+                ),
+                None => (
+                    v0::TaskState::TaskFailed,
+                    v0::task_status::Reason::ExecutorTerminated,
+                    format!("Executor terminated: {message}"),
+                ),
+            };
+            self.agent_update(&fid, &task, Some(&eid), state, reason, text, now);
+        }
+        if !command_executor {
+            let exited = msg::ExitedExecutorMessage {
+                slave_id: agent_id,
+                framework_id: fid.to_v0(),
+                executor_id: eid.to_v0(),
+                status: status.unwrap_or(-1),
+            };
+            if self.state == AgentState::Running {
+                let master = self.master.clone();
+                self.send(&master, &exited);
+            }
+        }
+        self.maybe_archive_executor(&fid, &eid);
+    }
+
+    /// A status update the agent itself makes (`SOURCE_SLAVE`).
+    #[allow(clippy::too_many_arguments)]
+    fn agent_update(
+        &mut self,
+        fid: &FrameworkId,
+        task: &v0::TaskInfo,
+        eid: Option<&ExecutorId>,
+        state: v0::TaskState,
+        reason: v0::task_status::Reason,
+        message: String,
+        now: Instant,
+    ) {
+        let uuid = uuid_bytes();
+        let agent_id = self.info.id.clone();
+        let update = msg::StatusUpdate {
+            framework_id: fid.to_v0(),
+            executor_id: eid.map(ExecutorId::to_v0),
+            slave_id: agent_id.clone(),
+            status: v0::TaskStatus {
+                task_id: task.task_id.clone(),
+                state: state as i32,
+                message: Some(message),
+                source: Some(v0::task_status::Source::Slave as i32),
+                reason: Some(reason as i32),
+                slave_id: agent_id,
+                executor_id: eid.map(ExecutorId::to_v0),
+                timestamp: Some(wall_clock_secs()),
+                uuid: Some(uuid.clone()),
+                ..Default::default()
+            },
+            timestamp: wall_clock_secs(),
+            uuid: Some(uuid),
+            latest_state: None,
+        };
+        self.status_update(update, UpdateSource::Agent, now);
+    }
+
+    /// Records an update in the task and hands it to the status update
+    /// manager; an executor's update is acknowledged on its stream.
+    fn status_update(&mut self, mut update: msg::StatusUpdate, source: UpdateSource, now: Instant) {
+        update.status.uuid = update.uuid.clone();
+        update.status.source = Some(if matches!(source, UpdateSource::Executor(_)) {
+            v0::task_status::Source::Executor as i32
+        } else {
+            v0::task_status::Source::Slave as i32
+        });
+        if let Some(eid) = &update.executor_id {
+            update.status.executor_id = Some(eid.clone());
+        }
+        let fid = FrameworkId::from(&update.framework_id);
+        let task_id = TaskId::from(&update.status.task_id);
+        let state_name =
+            v0::TaskState::try_from(update.status.state).map_or("UNKNOWN", |s| s.as_str_name());
+        tracing::info!(task_id = %task_id, framework_id = %fid, "Handling status update {state_name}");
+        let Some(framework) = self.frameworks.get_mut(&fid) else {
+            tracing::warn!(task_id = %task_id, "Ignoring status update for unknown framework {fid}");
+            return;
+        };
+        if framework.terminating {
+            tracing::warn!(task_id = %task_id, "Ignoring status update for terminating framework {fid}");
+            return;
+        }
+        if let Some(eid) = framework.executor_of_task(&task_id).cloned() {
+            if let Some(executor) = framework.executors.get_mut(&eid) {
+                update_task(executor, &update.status);
+            }
+        }
+        let uuid = update.uuid.clone().unwrap_or_default();
+        match self.updates.update(update, now) {
+            Ok(Some(forward)) => self.forward(forward),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(task_id = %task_id, "Failed to handle status update: {e}");
+                return;
+            }
+        }
+        if let UpdateSource::Executor(Some(conn)) = source {
+            let event = v1e::Event {
+                r#type: Some(v1e::event::Type::Acknowledged as i32),
+                acknowledged: Some(v1e::event::Acknowledged {
+                    task_id: task_id.to_v1(),
+                    uuid,
+                }),
+                ..Default::default()
+            };
+            self.send_event(conn, event);
+        }
+    }
+
+    fn forward(&mut self, mut update: msg::StatusUpdate) {
+        if self.state != AgentState::Running {
+            return;
+        }
+        update.status.uuid = update.uuid.clone();
+        let fid = FrameworkId::from(&update.framework_id);
+        let task_id = TaskId::from(&update.status.task_id);
+        if let Some(framework) = self.frameworks.get_mut(&fid) {
+            if let Some(eid) = framework.executor_of_task(&task_id).cloned() {
+                if let Some(executor) = framework.executors.get_mut(&eid) {
+                    let task = executor
+                        .launched
+                        .get_mut(&task_id)
+                        .or_else(|| executor.terminated.get_mut(&task_id));
+                    if let Some(task) = task {
+                        task.status_update_state = Some(update.status.state);
+                        task.status_update_uuid = update.uuid.clone();
+                        update.latest_state = Some(task.state);
+                    }
+                }
+            }
+        }
+        let message = msg::StatusUpdateMessage {
+            update,
+            pid: Some(self.pid.to_string()),
+        };
+        let master = self.master.clone();
+        self.send(&master, &message);
+    }
+
+    fn acknowledgement(&mut self, message: msg::StatusUpdateAcknowledgementMessage, now: Instant) {
+        let fid = FrameworkId::from(&message.framework_id);
+        let task_id = TaskId::from(&message.task_id);
+        let acked = match self.updates.acknowledge(&fid, &task_id, &message.uuid, now) {
+            Ok(acked) => acked,
+            Err(e) => {
+                tracing::warn!(task_id = %task_id, "Ignoring acknowledgement: {e}");
+                return;
+            }
+        };
+        if let Some(next) = acked.next {
+            self.forward(next);
+        }
+        if acked.terminal {
+            let Some(framework) = self.frameworks.get_mut(&fid) else {
+                return;
+            };
+            let Some(eid) = framework.executor_of_task(&task_id).cloned() else {
+                self.maybe_remove_framework(&fid);
+                return;
+            };
+            if let Some(executor) = framework.executors.get_mut(&eid) {
+                if let Some(task) = executor.terminated.remove(&task_id) {
+                    executor.completed.push_back(task);
+                    if executor.completed.len() > MAX_COMPLETED_TASKS {
+                        executor.completed.pop_front();
+                    }
+                }
+            }
+            self.maybe_archive_executor(&fid, &eid);
+        }
+    }
+
+    fn maybe_archive_executor(&mut self, fid: &FrameworkId, eid: &ExecutorId) {
+        let Some(framework) = self.frameworks.get_mut(fid) else {
+            return;
+        };
+        let done = framework
+            .executors
+            .get(eid)
+            .is_some_and(|e| e.state == ExecutorState::Terminated && e.is_idle());
+        if done {
+            if let Some(executor) = framework.executors.remove(eid) {
+                framework.completed_executors.push_back(executor);
+                if framework.completed_executors.len() > MAX_COMPLETED_EXECUTORS {
+                    framework.completed_executors.pop_front();
+                }
+            }
+        }
+        self.maybe_remove_framework(fid);
+    }
+
+    fn maybe_remove_framework(&mut self, fid: &FrameworkId) {
+        let remove = self
+            .frameworks
+            .get(fid)
+            .is_some_and(|f| f.executors.is_empty() && !self.updates.has_streams(fid));
+        if remove {
+            if let Some(framework) = self.frameworks.remove(fid) {
+                tracing::info!(framework_id = %fid, "Cleaned up framework");
+                self.completed_frameworks.push_back(framework);
+                if self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
+                    self.completed_frameworks.pop_front();
+                }
+            }
+        }
+    }
+
+    fn executor_mut(&mut self, fid: &FrameworkId, eid: &ExecutorId) -> Option<&mut Executor> {
+        self.frameworks.get_mut(fid)?.executors.get_mut(eid)
+    }
+
+    /// A v1 executor call arrived over HTTP. For SUBSCRIBE, `conn` is the
+    /// stream the runtime opened for the answer.
+    pub fn executor_call(
+        &mut self,
+        call: v1e::Call,
+        conn: Option<ConnId>,
+        now: Instant,
+    ) -> Result<(), CallError> {
+        let kind = call
+            .r#type
+            .and_then(|t| v1e::call::Type::try_from(t).ok())
+            .ok_or_else(|| call_error(StatusCode::BAD_REQUEST, "Expecting 'type' to be present"))?;
+        if kind == v1e::call::Type::Heartbeat {
+            return Ok(());
+        }
+        if kind == v1e::call::Type::Unknown {
+            return Err(call_error(
+                StatusCode::NOT_IMPLEMENTED,
+                "Received 'UNKNOWN' call",
+            ));
+        }
+        let fid = FrameworkId::from(&call.framework_id);
+        let eid = ExecutorId::from(&call.executor_id);
+        let framework = self
+            .frameworks
+            .get(&fid)
+            .ok_or_else(|| call_error(StatusCode::BAD_REQUEST, "Framework cannot be found"))?;
+        let executor = framework
+            .executors
+            .get(&eid)
+            .ok_or_else(|| call_error(StatusCode::BAD_REQUEST, "Executor cannot be found"))?;
+        if executor.state == ExecutorState::Registering && kind != v1e::call::Type::Subscribe {
+            return Err(call_error(
+                StatusCode::FORBIDDEN,
+                "Executor is not subscribed",
+            ));
+        }
+        match kind {
+            v1e::call::Type::Subscribe => {
+                let subscribe = call.subscribe.ok_or_else(|| {
+                    call_error(
+                        StatusCode::BAD_REQUEST,
+                        "Expecting 'subscribe' to be present",
+                    )
+                })?;
+                let conn =
+                    conn.ok_or_else(|| call_error(StatusCode::INTERNAL_SERVER_ERROR, "no stream"))?;
+                self.subscribe(&fid, &eid, conn, subscribe, now);
+                Ok(())
+            }
+            v1e::call::Type::Update => {
+                let update = call.update.ok_or_else(|| {
+                    call_error(StatusCode::BAD_REQUEST, "Expecting 'update' to be present")
+                })?;
+                let status: v0::TaskStatus = crate::convert_v0(&update.status);
+                let uuid = status.uuid.clone().unwrap_or_default();
+                if uuid::Uuid::from_slice(&uuid).is_err() {
+                    return Err(call_error(
+                        StatusCode::BAD_REQUEST,
+                        "Failed to validate Executor::Call: 'uuid' must be a valid UUID",
+                    ));
+                }
+                if status.state == v0::TaskState::TaskStaging as i32 {
+                    return Err(call_error(
+                        StatusCode::BAD_REQUEST,
+                        "Failed to validate Executor::Call: TASK_STAGING is not a valid update",
+                    ));
+                }
+                let conn = executor.conn;
+                let agent_id = self.info.id.clone();
+                let mut status = status;
+                status.slave_id = agent_id.clone();
+                let update = msg::StatusUpdate {
+                    framework_id: fid.to_v0(),
+                    executor_id: Some(eid.to_v0()),
+                    slave_id: agent_id,
+                    timestamp: status.timestamp.unwrap_or_else(wall_clock_secs),
+                    uuid: Some(uuid),
+                    status,
+                    latest_state: None,
+                };
+                // Acknowledged on the executor's stream once taken; with no
+                // stream (it went away), the update is taken all the same.
+                self.status_update(update, UpdateSource::Executor(conn), now);
+                Ok(())
+            }
+            v1e::call::Type::Message => {
+                let message = call.message.ok_or_else(|| {
+                    call_error(StatusCode::BAD_REQUEST, "Expecting 'message' to be present")
+                })?;
+                let to = framework.pid.clone().unwrap_or_else(|| self.master.clone());
+                let out = msg::ExecutorToFrameworkMessage {
+                    slave_id: self.info.id.clone().unwrap_or_default(),
+                    framework_id: fid.to_v0(),
+                    executor_id: eid.to_v0(),
+                    data: message.data,
+                };
+                self.send(&to, &out);
+                Ok(())
+            }
+            v1e::call::Type::Heartbeat | v1e::call::Type::Unknown => Ok(()),
+        }
+    }
+
+    fn subscribe(
+        &mut self,
+        fid: &FrameworkId,
+        eid: &ExecutorId,
+        conn: ConnId,
+        subscribe: v1e::call::Subscribe,
+        now: Instant,
+    ) {
+        let terminating = self.state == AgentState::Terminating
+            || self.frameworks.get(fid).is_some_and(|f| f.terminating);
+        let Some(executor) = self
+            .frameworks
+            .get_mut(fid)
+            .and_then(|f| f.executors.get_mut(eid))
+        else {
+            return;
+        };
+        tracing::info!(executor_id = %eid, framework_id = %fid, "Received Subscribe request for HTTP executor");
+        if terminating
+            || matches!(
+                executor.state,
+                ExecutorState::Terminating | ExecutorState::Terminated
+            )
+        {
+            let event = v1e::Event {
+                r#type: Some(v1e::event::Type::Shutdown as i32),
+                ..Default::default()
+            };
+            self.send_event(conn, event);
+            self.effects.push(Effect::CloseExecutor { conn });
+            return;
+        }
+        if let Some(old) = executor.conn.replace(conn) {
+            tracing::warn!(executor_id = %eid, "Closing already existing HTTP connection from executor");
+            self.effects.push(Effect::CloseExecutor { conn: old });
+        }
+        executor.state = ExecutorState::Running;
+        executor.registration_deadline = None;
+        let executor_info = executor.info.clone();
+        let container_id = executor.container_id.clone();
+        let queued = std::mem::take(&mut executor.queued);
+        let fid_wire = fid.to_v0();
+        for task in &queued {
+            executor.launched.insert(
+                TaskId::from(&task.task_id),
+                create_task(task, v0::TaskState::TaskStaging, &fid_wire),
+            );
+        }
+        let framework_info = self
+            .frameworks
+            .get(fid)
+            .map(|f| f.info.clone())
+            .unwrap_or_default();
+        for update in subscribe.unacknowledged_updates {
+            let status: v0::TaskStatus = crate::convert_v0(&update.status);
+            let update = msg::StatusUpdate {
+                framework_id: fid.to_v0(),
+                executor_id: Some(eid.to_v0()),
+                slave_id: self.info.id.clone(),
+                timestamp: status.timestamp.unwrap_or_else(wall_clock_secs),
+                uuid: status.uuid.clone(),
+                status,
+                latest_state: None,
+            };
+            self.status_update(update, UpdateSource::Executor(Some(conn)), now);
+        }
+        let event = v1e::Event {
+            r#type: Some(v1e::event::Type::Subscribed as i32),
+            subscribed: Some(v1e::event::Subscribed {
+                executor_info: crate::convert_v1(&executor_info),
+                framework_info: crate::convert_v1(&framework_info),
+                agent_info: crate::convert_v1(&self.info),
+                container_id: Some(mesos::wire::mesos::v1::ContainerId {
+                    value: container_id,
+                    parent: None,
+                }),
+            }),
+            ..Default::default()
+        };
+        self.send_event(conn, event);
+        for task in queued {
+            self.launch_event(conn, task);
+        }
+    }
+
+    /// An executor's event stream went away.
+    pub fn executor_disconnected(&mut self, conn: ConnId, now: Instant) {
+        let found = self.frameworks.iter().find_map(|(fid, f)| {
+            f.executors
+                .iter()
+                .find(|(_, e)| e.conn == Some(conn))
+                .map(|(eid, _)| (fid.clone(), eid.clone(), f.checkpoint()))
+        });
+        let Some((fid, eid, checkpoint)) = found else {
+            return;
+        };
+        tracing::info!(executor_id = %eid, framework_id = %fid, "Executor disconnected");
+        if let Some(executor) = self.executor_mut(&fid, &eid) {
+            executor.conn = None;
+        }
+        if !checkpoint {
+            self.shutdown_executor(&fid, &eid, now);
+        }
+    }
+}
+
+/// Applies a status to the task it names.
+fn update_task(executor: &mut Executor, status: &v0::TaskStatus) {
+    let task_id = TaskId::from(&status.task_id);
+    let Some(task) = executor.launched.get_mut(&task_id) else {
+        return;
+    };
+    task.state = status.state;
+    let mut kept = status.clone();
+    // Mesos keeps statuses without their (possibly large) data.
+    kept.data = None;
+    task.statuses.push(kept);
+    if is_terminal(status.state) {
+        if let Some(task) = executor.launched.remove(&task_id) {
+            executor.terminated.insert(task_id, task);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> AgentConfig {
+        let master: Upid = "master@127.0.0.1:5050".parse().unwrap();
+        let resources = mesos::resources::Resources::parse("cpus:2;mem:1024")
+            .unwrap()
+            .to_wire();
+        let mut config = AgentConfig::new(master, "/work".into(), resources);
+        config.launcher_dir = "/libexec".into();
+        config
+    }
+
+    fn agent_pid() -> Upid {
+        "slave(1)@127.0.0.1:5051".parse().unwrap()
+    }
+
+    fn master() -> Upid {
+        "master@127.0.0.1:5050".parse().unwrap()
+    }
+
+    fn sent(effects: &[Effect], name: &str) -> Vec<Bytes> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send { name: n, body, .. } if n == name => Some(body.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn events(effects: &[Effect]) -> Vec<(ConnId, v1e::event::Type)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::ToExecutor { conn, event } => Some((
+                    *conn,
+                    v1e::event::Type::try_from(event.r#type.unwrap_or(0)).unwrap(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn updates(effects: &[Effect]) -> Vec<msg::StatusUpdate> {
+        sent(effects, "mesos.internal.StatusUpdateMessage")
+            .iter()
+            .map(|b| msg::StatusUpdateMessage::decode(b.as_ref()).unwrap().update)
+            .collect()
+    }
+
+    /// A registered agent at `t0`.
+    fn registered(t0: Instant) -> AgentCore {
+        let mut core = AgentCore::new(config(), agent_pid(), 0.0);
+        core.start(t0);
+        core.tick(t0 + Duration::from_secs(1));
+        let effects = core.drain();
+        assert_eq!(
+            sent(&effects, "mesos.internal.RegisterSlaveMessage").len(),
+            1
+        );
+        let registered = msg::SlaveRegisteredMessage {
+            slave_id: v0::SlaveId { value: "S1".into() },
+            connection: Some(msg::MasterSlaveConnection {
+                total_ping_timeout_seconds: Some(30.0),
+            }),
+        };
+        core.message(
+            &master(),
+            "mesos.internal.SlaveRegisteredMessage",
+            &registered.encode_to_vec(),
+            t0 + Duration::from_secs(1),
+        );
+        core.drain();
+        assert_eq!(core.state(), AgentState::Running);
+        core
+    }
+
+    fn run_task(core: &mut AgentCore, id: &str, now: Instant) -> String {
+        let message = msg::RunTaskMessage {
+            framework: v0::FrameworkInfo {
+                user: "u".into(),
+                name: "f".into(),
+                id: Some(v0::FrameworkId { value: "F1".into() }),
+                ..Default::default()
+            },
+            task: v0::TaskInfo {
+                name: id.into(),
+                task_id: v0::TaskId { value: id.into() },
+                slave_id: v0::SlaveId { value: "S1".into() },
+                command: Some(v0::CommandInfo {
+                    value: Some("true".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        core.message(
+            &master(),
+            "mesos.internal.RunTaskMessage",
+            &message.encode_to_vec(),
+            now,
+        );
+        let effects = core.drain();
+        let launch = effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Launch(spec) => Some(spec.clone()),
+                _ => None,
+            })
+            .expect("a launch");
+        assert!(
+            launch
+                .sandbox
+                .starts_with("/work/slaves/S1/frameworks/F1/executors")
+        );
+        assert_eq!(
+            launch.command.value.as_deref(),
+            Some("/libexec/mesos-executor")
+        );
+        assert_eq!(
+            launch.environment["MESOS_SLAVE_PID"],
+            "slave(1)@127.0.0.1:5051"
+        );
+        launch.container_id
+    }
+
+    fn call(kind: v1e::call::Type, executor: &str) -> v1e::Call {
+        v1e::Call {
+            executor_id: mesos::wire::mesos::v1::ExecutorId {
+                value: executor.into(),
+            },
+            framework_id: mesos::wire::mesos::v1::FrameworkId { value: "F1".into() },
+            r#type: Some(kind as i32),
+            ..Default::default()
+        }
+    }
+
+    fn update_call(task: &str, state: mesos::wire::mesos::v1::TaskState) -> v1e::Call {
+        let mut c = call(v1e::call::Type::Update, task);
+        c.update = Some(v1e::call::Update {
+            status: mesos::wire::mesos::v1::TaskStatus {
+                task_id: mesos::wire::mesos::v1::TaskId { value: task.into() },
+                state: state as i32,
+                uuid: Some(uuid_bytes()),
+                ..Default::default()
+            },
+        });
+        c
+    }
+
+    #[test]
+    fn retries_registration_with_backoff_until_registered() {
+        let t0 = Instant::now();
+        let mut core = AgentCore::new(config(), agent_pid(), 0.0);
+        core.start(t0);
+        let mut now = t0;
+        let mut attempts = 0;
+        for _ in 0..10 {
+            now = core.next_deadline().unwrap();
+            core.tick(now);
+            attempts += sent(&core.drain(), "mesos.internal.RegisterSlaveMessage").len();
+        }
+        assert_eq!(attempts, 10);
+        // Backoff is capped at a minute.
+        assert!(core.next_deadline().unwrap() <= now + Duration::from_secs(60));
+    }
+
+    #[test]
+    fn ping_timeout_makes_the_agent_reregister() {
+        let t0 = Instant::now();
+        let mut core = registered(t0);
+        let t1 = t0 + Duration::from_secs(20);
+        let ping = msg::PingSlaveMessage { connected: true }.encode_to_vec();
+        core.message(&master(), "mesos.internal.PingSlaveMessage", &ping, t1);
+        assert_eq!(
+            sent(&core.drain(), "mesos.internal.PongSlaveMessage").len(),
+            1
+        );
+        // 30 s after the last ping, the master counts as lost.
+        core.tick(t1 + Duration::from_secs(29));
+        assert_eq!(core.state(), AgentState::Running);
+        core.tick(t1 + Duration::from_secs(30));
+        assert_eq!(core.state(), AgentState::Disconnected);
+        let deadline = core.next_deadline().unwrap();
+        core.tick(deadline);
+        let effects = core.drain();
+        let bodies = sent(&effects, "mesos.internal.ReregisterSlaveMessage");
+        let message = msg::ReregisterSlaveMessage::decode(bodies[0].as_ref()).unwrap();
+        assert_eq!(message.slave.id.unwrap().value, "S1");
+    }
+
+    #[test]
+    fn executor_updates_are_acknowledged_forwarded_and_retried() {
+        let t0 = Instant::now();
+        let mut core = registered(t0);
+        run_task(&mut core, "t1", t0);
+
+        let mut subscribe = call(v1e::call::Type::Subscribe, "t1");
+        subscribe.subscribe = Some(Default::default());
+        core.executor_call(subscribe, Some(7), t0).unwrap();
+        let kinds: Vec<_> = events(&core.drain()).into_iter().map(|(_, k)| k).collect();
+        assert_eq!(
+            kinds,
+            [v1e::event::Type::Subscribed, v1e::event::Type::Launch]
+        );
+
+        use mesos::wire::mesos::v1::TaskState as S;
+        core.executor_call(update_call("t1", S::TaskRunning), None, t0)
+            .unwrap();
+        let effects = core.drain();
+        assert_eq!(events(&effects), [(7, v1e::event::Type::Acknowledged)]);
+        let forwarded = updates(&effects);
+        assert_eq!(forwarded.len(), 1);
+        assert_eq!(
+            forwarded[0].latest_state,
+            Some(v0::TaskState::TaskRunning as i32)
+        );
+
+        // A second update waits for the first to be acknowledged.
+        core.executor_call(update_call("t1", S::TaskFinished), None, t0)
+            .unwrap();
+        assert!(updates(&core.drain()).is_empty());
+
+        // Unacknowledged, the first is resent after 10 s.
+        core.tick(t0 + Duration::from_secs(10));
+        let resent = updates(&core.drain());
+        assert_eq!(resent.len(), 1);
+        assert_eq!(resent[0].uuid, forwarded[0].uuid);
+
+        let ack = msg::StatusUpdateAcknowledgementMessage {
+            slave_id: v0::SlaveId { value: "S1".into() },
+            framework_id: v0::FrameworkId { value: "F1".into() },
+            task_id: v0::TaskId { value: "t1".into() },
+            uuid: forwarded[0].uuid.clone().unwrap(),
+        };
+        let t1 = t0 + Duration::from_secs(11);
+        core.message(
+            &master(),
+            "mesos.internal.StatusUpdateAcknowledgementMessage",
+            &ack.encode_to_vec(),
+            t1,
+        );
+        let next = updates(&core.drain());
+        assert_eq!(next[0].status.state, v0::TaskState::TaskFinished as i32);
+    }
+
+    #[test]
+    fn executor_calls_are_validated() {
+        let t0 = Instant::now();
+        let mut core = registered(t0);
+        run_task(&mut core, "t1", t0);
+        let mut unknown = call(v1e::call::Type::Subscribe, "nope");
+        unknown.subscribe = Some(Default::default());
+        let err = core.executor_call(unknown, Some(1), t0).unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        let err = core
+            .executor_call(
+                update_call("t1", mesos::wire::mesos::v1::TaskState::TaskRunning),
+                None,
+                t0,
+            )
+            .unwrap_err();
+        assert_eq!(err.status, StatusCode::FORBIDDEN);
+        let mut untyped = call(v1e::call::Type::Update, "t1");
+        untyped.r#type = None;
+        assert_eq!(
+            core.executor_call(untyped, None, t0).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn killing_a_queued_task_kills_it_at_the_agent() {
+        let t0 = Instant::now();
+        let mut core = registered(t0);
+        run_task(&mut core, "t1", t0);
+        let kill = msg::KillTaskMessage {
+            framework_id: v0::FrameworkId { value: "F1".into() },
+            task_id: v0::TaskId { value: "t1".into() },
+            kill_policy: None,
+        };
+        core.message(
+            &master(),
+            "mesos.internal.KillTaskMessage",
+            &kill.encode_to_vec(),
+            t0,
+        );
+        let effects = core.drain();
+        let killed = updates(&effects);
+        assert_eq!(killed[0].status.state, v0::TaskState::TaskKilled as i32);
+        assert_eq!(
+            killed[0].status.reason,
+            Some(v0::task_status::Reason::TaskKilledDuringLaunch as i32)
+        );
+        assert!(effects.iter().any(|e| matches!(e, Effect::Destroy { .. })));
+    }
+
+    #[test]
+    fn executor_exit_fails_its_live_tasks() {
+        let t0 = Instant::now();
+        let mut core = registered(t0);
+        let container = run_task(&mut core, "t1", t0);
+        core.executor_exited(&container, Some(9), "terminated with signal Killed", t0);
+        let failed = updates(&core.drain());
+        assert_eq!(failed[0].status.state, v0::TaskState::TaskFailed as i32);
+        assert_eq!(
+            failed[0].status.reason,
+            Some(v0::task_status::Reason::ExecutorTerminated as i32)
+        );
+        assert_eq!(
+            failed[0].status.source,
+            Some(v0::task_status::Source::Slave as i32)
+        );
+    }
+
+    #[test]
+    fn malformed_messages_are_dropped() {
+        let t0 = Instant::now();
+        let mut core = registered(t0);
+        core.message(
+            &master(),
+            "mesos.internal.RunTaskMessage",
+            b"\xff\xff\xff",
+            t0,
+        );
+        core.message(&master(), "mesos.internal.NoSuchMessage", b"", t0);
+        assert!(core.drain().is_empty());
+    }
+}

@@ -1,0 +1,8 @@
+//! The agent: its state ([`state`]), its state machine ([`core`]), the
+//! JSON it serves ([`json`]), and the tokio runtime that connects the
+//! machine to the network and to executor processes ([`runtime`]).
+
+pub mod core;
+pub mod json;
+pub mod runtime;
+pub mod state;

@@ -1,0 +1,5 @@
+//! `mesos-agent`: the Mesos agent daemon.
+
+fn main() -> std::process::ExitCode {
+    mesos_slave::cli::main()
+}

@@ -1,0 +1,55 @@
+//! `mesos-executor`: the command executor the agent runs for tasks that
+//! bring no executor of their own.
+
+use clap::Parser;
+use mesos_slave::executor::{ExecutorEnv, run};
+
+/// The Mesos command executor; the agent sets its `MESOS_*` environment.
+#[derive(Debug, Parser)]
+#[command(name = "mesos-executor", rename_all = "snake_case", version = "1.11.0")]
+struct Flags {
+    /// Directory of the Mesos helper binaries.
+    #[arg(long)]
+    launcher_dir: Option<String>,
+    /// The sandbox path inside a container image (images are not
+    /// supported; accepted for compatibility).
+    #[arg(long)]
+    sandbox_directory: Option<String>,
+    /// The user to run the task as (accepted; tasks run as the
+    /// executor's user).
+    #[arg(long)]
+    user: Option<String>,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let flags = Flags::parse();
+    if flags.user.is_some() || flags.sandbox_directory.is_some() {
+        tracing::warn!("--user and --sandbox_directory are not supported; ignored");
+    }
+    let env = match ExecutorEnv::from_lookup(|name| std::env::var(name).ok()) {
+        Ok(env) => env,
+        Err(e) => {
+            eprintln!("mesos-executor: {e}");
+            std::process::exit(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("mesos-executor: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(run(env));
+    std::process::exit(code);
+}

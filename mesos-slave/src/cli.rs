@@ -1,0 +1,594 @@
+//! The `mesos-slave` / `mesos-agent` command line: Mesos 1.11's flag names,
+//! defaults and `MESOS_<FLAG>` environment variables, turned into an
+//! [`AgentConfig`].
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{ArgAction, Parser};
+use mesos::resources::Resources;
+use mesos::upid::Upid;
+use mesos::wire::mesos as v0;
+
+use crate::config::{AgentConfig, default_launcher_dir};
+use crate::{convert, detect};
+
+/// Isolators this agent provides (processes in their own process group).
+const SUPPORTED_ISOLATION: &[&str] = &["posix/cpu", "posix/mem"];
+
+/// Reads a flag value written `file://path` from that file, as Mesos does.
+fn value_or_file(text: &str) -> Result<String, String> {
+    match text.strip_prefix("file://") {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| format!("cannot read '{path}': {e}")),
+        None => Ok(text.to_string()),
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    mesos::flags::parse_duration(&value_or_file(text)?).map_err(|e| e.to_string())
+}
+
+/// The Mesos agent.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mesos-slave",
+    rename_all = "snake_case",
+    disable_version_flag = true,
+    about = "The Mesos agent: registers with a master and runs its tasks"
+)]
+pub struct AgentFlags {
+    /// May be one of: `host:port`, `master@host:port`, or
+    /// `file:///path/to/file` holding one of those. (ZooKeeper `zk://`
+    /// detection is not supported yet.)
+    #[arg(long, env = "MESOS_MASTER", value_parser = value_or_file)]
+    pub master: Option<String>,
+
+    /// IP address to listen on (and advertise unless --advertise_ip).
+    #[arg(long, env = "MESOS_IP")]
+    pub ip: Option<IpAddr>,
+
+    /// Port to listen on.
+    #[arg(long, env = "MESOS_PORT", default_value_t = 5051)]
+    pub port: u16,
+
+    /// IP address advertised to reach this agent (NAT, containers).
+    #[arg(long, env = "MESOS_ADVERTISE_IP")]
+    pub advertise_ip: Option<IpAddr>,
+
+    /// Port advertised to reach this agent.
+    #[arg(long, env = "MESOS_ADVERTISE_PORT")]
+    pub advertise_port: Option<u16>,
+
+    /// The hostname the agent reports; defaults to this machine's name.
+    #[arg(long, env = "MESOS_HOSTNAME", value_parser = value_or_file)]
+    pub hostname: Option<String>,
+
+    /// Path of the agent work directory: sandboxes live under it.
+    #[arg(long, env = "MESOS_WORK_DIR", required_unless_present = "version")]
+    pub work_dir: Option<PathBuf>,
+
+    /// Total consumable resources: `cpus:4;mem:4096;ports:[31000-32000]`,
+    /// `cpus(role):2`, or a JSON array of Resource objects. Kinds left out
+    /// (cpus, mem, disk, ports) are detected.
+    #[arg(long, env = "MESOS_RESOURCES", value_parser = value_or_file)]
+    pub resources: Option<String>,
+
+    /// Attributes of the machine: `rack:r1;zone:z2`.
+    #[arg(long, env = "MESOS_ATTRIBUTES", value_parser = value_or_file)]
+    pub attributes: Option<String>,
+
+    /// Directory holding `mesos-executor`; defaults to the directory of
+    /// this executable.
+    #[arg(long, env = "MESOS_LAUNCHER_DIR")]
+    pub launcher_dir: Option<PathBuf>,
+
+    /// Amount of time to wait for an executor to register before
+    /// destroying it.
+    #[arg(long, env = "MESOS_EXECUTOR_REGISTRATION_TIMEOUT", default_value = "1mins", value_parser = parse_duration)]
+    pub executor_registration_timeout: Duration,
+
+    /// Default amount of time to wait for an executor to shut down (it
+    /// is then killed); `ExecutorInfo.shutdown_grace_period` overrides it.
+    #[arg(long, env = "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", default_value = "5secs", value_parser = parse_duration)]
+    pub executor_shutdown_grace_period: Duration,
+
+    /// The first registration attempt waits a random time in [0, this];
+    /// retries double it, up to 1 minute.
+    #[arg(long, env = "MESOS_REGISTRATION_BACKOFF_FACTOR", default_value = "1secs", value_parser = parse_duration)]
+    pub registration_backoff_factor: Duration,
+
+    /// Role of resources that name none in --resources, and of detected
+    /// resources.
+    #[arg(long, env = "MESOS_DEFAULT_ROLE", default_value = "*")]
+    pub default_role: String,
+
+    /// Isolation mechanisms; `posix/cpu,posix/mem` is what this agent
+    /// provides (executors run as process groups of the agent's user).
+    #[arg(long, env = "MESOS_ISOLATION", default_value = "posix/cpu,posix/mem")]
+    pub isolation: String,
+
+    /// Containerizer implementations; only `mesos` is available.
+    #[arg(long, env = "MESOS_CONTAINERIZERS", default_value = "mesos")]
+    pub containerizers: String,
+
+    /// `reconnect` or `cleanup`. Accepted; agent recovery is not
+    /// implemented yet, so the agent always starts afresh.
+    #[arg(long, env = "MESOS_RECOVER", default_value = "reconnect")]
+    pub recover: String,
+
+    /// Whether recovery errors are fatal. Accepted; recovery is not
+    /// implemented yet.
+    #[arg(long, env = "MESOS_STRICT", default_value_t = true, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub strict: bool,
+
+    /// Run tasks as the framework's user. Accepted; tasks currently run as
+    /// the agent's user.
+    #[arg(long, env = "MESOS_SWITCH_USER", default_value_t = true, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub switch_user: bool,
+
+    /// Whether the command executor uses the v1 HTTP executor API. The
+    /// command executor here always does.
+    #[arg(long, env = "MESOS_HTTP_COMMAND_EXECUTOR", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub http_command_executor: bool,
+
+    /// JSON object of environment variables for executors (and so their
+    /// tasks), instead of the agent's own environment.
+    #[arg(long, env = "MESOS_EXECUTOR_ENVIRONMENT_VARIABLES", value_parser = value_or_file)]
+    pub executor_environment_variables: Option<String>,
+
+    /// Directory for the agent's log file (`mesos-slave.INFO`); logs go
+    /// to stderr when unset.
+    #[arg(long, env = "MESOS_LOG_DIR")]
+    pub log_dir: Option<PathBuf>,
+
+    /// Least severe level logged: INFO, WARNING or ERROR.
+    #[arg(long, env = "MESOS_LOGGING_LEVEL", default_value = "INFO")]
+    pub logging_level: String,
+
+    /// Print the version and exit.
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub version: bool,
+}
+
+/// Parses `host:port` or `master@host:port` (after `file://` reading).
+pub fn parse_master(text: &str) -> anyhow::Result<Upid> {
+    let text = text.trim();
+    if text.starts_with("zk://") {
+        bail!(
+            "--master={text}: ZooKeeper master detection is not supported yet; \
+             give the leading master as host:port"
+        );
+    }
+    let (id, address) = match text.split_once('@') {
+        Some((id, address)) => (id, address),
+        None => ("master", text),
+    };
+    if id.is_empty() {
+        bail!("--master={text}: empty process id");
+    }
+    let address: SocketAddr = match address.parse() {
+        Ok(address) => address,
+        Err(_) => address
+            .to_socket_addrs()
+            .with_context(|| format!("--master={text}: cannot resolve '{address}'"))?
+            .find(SocketAddr::is_ipv4)
+            .with_context(|| format!("--master={text}: '{address}' has no IPv4 address"))?,
+    };
+    Ok(Upid::new(id, address))
+}
+
+/// Parses `--resources` in its text or JSON-array form (empty: none).
+pub fn parse_resources(text: &str, default_role: &str) -> anyhow::Result<Vec<v0::Resource>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    if text.starts_with('[') {
+        let items: Vec<serde_json::Value> =
+            serde_json::from_str(text).context("--resources: invalid JSON")?;
+        return items
+            .iter()
+            .map(|item| {
+                mesos::wire::json::from_json::<v0::Resource>(item)
+                    .context("--resources: invalid Resource object")
+            })
+            .collect();
+    }
+    let resources = Resources::parse_with_role(text, default_role)
+        .with_context(|| format!("--resources={text}"))?;
+    Ok(resources.to_wire())
+}
+
+impl AgentFlags {
+    /// Warns about flags accepted but not acted on, and refuses values
+    /// the agent cannot honour.
+    pub fn check(&self) -> anyhow::Result<()> {
+        for isolator in self.isolation.split(',').map(str::trim) {
+            if !SUPPORTED_ISOLATION.contains(&isolator) && !isolator.is_empty() {
+                tracing::warn!(
+                    "Isolator '{isolator}' is not available; executors run as plain \
+                     process groups (posix/cpu,posix/mem)"
+                );
+            }
+        }
+        for containerizer in self.containerizers.split(',').map(str::trim) {
+            if containerizer != "mesos" {
+                tracing::warn!("Containerizer '{containerizer}' is not available; using 'mesos'");
+            }
+        }
+        match self.recover.as_str() {
+            "reconnect" => {}
+            "cleanup" => tracing::warn!(
+                "--recover=cleanup: agent recovery is not implemented; nothing to clean up"
+            ),
+            other => bail!("--recover={other}: expected 'reconnect' or 'cleanup'"),
+        }
+        if !self.strict {
+            tracing::warn!("--strict=false has no effect: agent recovery is not implemented");
+        }
+        if self.switch_user {
+            tracing::info!("Tasks run as the agent's user: --switch_user is not implemented");
+        }
+        Ok(())
+    }
+
+    /// Every flag with its effective value, as `/flags` shows them.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        let mut map = BTreeMap::new();
+        let mut put = |name: &str, value: String| {
+            map.insert(name.to_string(), value);
+        };
+        if let Some(v) = &self.master {
+            put("master", v.clone());
+        }
+        if let Some(v) = self.ip {
+            put("ip", v.to_string());
+        }
+        put("port", self.port.to_string());
+        if let Some(v) = self.advertise_ip {
+            put("advertise_ip", v.to_string());
+        }
+        if let Some(v) = self.advertise_port {
+            put("advertise_port", v.to_string());
+        }
+        if let Some(v) = &self.hostname {
+            put("hostname", v.clone());
+        }
+        if let Some(v) = &self.work_dir {
+            put("work_dir", v.display().to_string());
+        }
+        if let Some(v) = &self.resources {
+            put("resources", v.clone());
+        }
+        if let Some(v) = &self.attributes {
+            put("attributes", v.clone());
+        }
+        let launcher_dir = self
+            .launcher_dir
+            .clone()
+            .unwrap_or_else(default_launcher_dir);
+        put("launcher_dir", launcher_dir.display().to_string());
+        put(
+            "executor_registration_timeout",
+            mesos::flags::format_duration(self.executor_registration_timeout),
+        );
+        put(
+            "executor_shutdown_grace_period",
+            mesos::flags::format_duration(self.executor_shutdown_grace_period),
+        );
+        put(
+            "registration_backoff_factor",
+            mesos::flags::format_duration(self.registration_backoff_factor),
+        );
+        put("default_role", self.default_role.clone());
+        put("isolation", self.isolation.clone());
+        put("containerizers", self.containerizers.clone());
+        put("recover", self.recover.clone());
+        put("strict", self.strict.to_string());
+        put("switch_user", self.switch_user.to_string());
+        put(
+            "http_command_executor",
+            self.http_command_executor.to_string(),
+        );
+        if let Some(v) = &self.executor_environment_variables {
+            put("executor_environment_variables", v.clone());
+        }
+        if let Some(v) = &self.log_dir {
+            put("log_dir", v.display().to_string());
+        }
+        put("logging_level", self.logging_level.clone());
+        map
+    }
+
+    /// Builds the agent's configuration, detecting the resources the
+    /// flags leave out.
+    pub fn to_config(&self) -> anyhow::Result<AgentConfig> {
+        let Some(master) = &self.master else {
+            bail!("--master is required (host:port of the leading master)");
+        };
+        let master = parse_master(master)?;
+        let Some(work_dir) = self.work_dir.clone() else {
+            bail!("--work_dir is required");
+        };
+        let configured =
+            parse_resources(self.resources.as_deref().unwrap_or(""), &self.default_role)?;
+        let host = detect::HostTotals::measure(&work_dir);
+        let mut total = configured.clone();
+        let named = |name: &str| configured.iter().any(|r| r.name == name);
+        let detected = detect::complete(&Resources::new(), &host, &self.default_role);
+        for resource in detected.iter() {
+            if !named(&resource.name) {
+                total.push(resource.to_wire());
+            }
+        }
+        let attributes = match &self.attributes {
+            Some(text) => convert::parse_attributes(text).context("--attributes")?,
+            None => Vec::new(),
+        };
+        let executor_environment_variables = match &self.executor_environment_variables {
+            Some(text) => {
+                let object: BTreeMap<String, serde_json::Value> = serde_json::from_str(text)
+                    .context("--executor_environment_variables: expected a JSON object")?;
+                let mut env = BTreeMap::new();
+                for (key, value) in object {
+                    let serde_json::Value::String(value) = value else {
+                        bail!("--executor_environment_variables: '{key}' must be a string");
+                    };
+                    env.insert(key, value);
+                }
+                Some(env)
+            }
+            None => None,
+        };
+        let mut config = AgentConfig::new(master, work_dir, total);
+        if let Some(hostname) = &self.hostname {
+            config.hostname = hostname.clone();
+        }
+        config.attributes = attributes;
+        config.launcher_dir = self
+            .launcher_dir
+            .clone()
+            .unwrap_or_else(default_launcher_dir);
+        config.executor_registration_timeout = self.executor_registration_timeout;
+        config.executor_shutdown_grace_period = self.executor_shutdown_grace_period;
+        config.registration_backoff_factor = self.registration_backoff_factor;
+        config.executor_environment_variables = executor_environment_variables;
+        config.log_dir = self.log_dir.clone();
+        config.flags = self.to_map();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as u64);
+        config.seed = (std::process::id() as u64) << 32 ^ nanos;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn init_logging(flags: &AgentFlags) -> anyhow::Result<()> {
+    let level = match flags.logging_level.to_ascii_uppercase().as_str() {
+        "INFO" => "info",
+        "WARNING" => "warn",
+        "ERROR" => "error",
+        other => bail!("--logging_level={other}: expected INFO, WARNING or ERROR"),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match &flags.log_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("--log_dir: cannot create {}", dir.display()))?;
+            let path = dir.join("mesos-slave.INFO");
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("--log_dir: cannot open {}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+async fn serve(flags: AgentFlags, config: AgentConfig) -> anyhow::Result<()> {
+    let bind = mesos::process::BindConfig::resolve(
+        flags.ip,
+        Some(flags.port),
+        flags.advertise_ip,
+        flags.advertise_port,
+        5051,
+    );
+    let transport = mesos::process::Transport::bind(&bind)
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", bind.ip, bind.port))?;
+    std::fs::create_dir_all(&config.work_dir)
+        .with_context(|| format!("cannot create --work_dir {}", config.work_dir.display()))?;
+    let mut agent = crate::agent::runtime::Agent::start(
+        config,
+        transport,
+        crate::config::DEFAULT_PROCESS_ID,
+        true,
+    );
+    tracing::info!(pid = %agent.pid(), "Agent started");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        () = agent.wait() => {
+            tracing::info!("Agent terminated");
+            return Ok(());
+        }
+        _ = tokio::signal::ctrl_c() => tracing::info!("Received SIGINT; shutting down"),
+        _ = terminate.recv() => tracing::info!("Received SIGTERM; shutting down"),
+    }
+    agent.shutdown().await;
+    Ok(())
+}
+
+/// Runs `mesos-slave` / `mesos-agent` with the process's arguments.
+pub fn main() -> std::process::ExitCode {
+    let args = mesos::flags::expand_negations(
+        std::env::args().collect(),
+        &["strict", "switch_user", "http_command_executor"],
+    );
+    let flags = AgentFlags::parse_from(args);
+    if flags.version {
+        println!("mesos {}", crate::agent::core::VERSION);
+        return std::process::ExitCode::SUCCESS;
+    }
+    let result = init_logging(&flags).and_then(|()| {
+        flags.check()?;
+        let config = flags.to_config()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the runtime")?;
+        runtime.block_on(serve(flags, config))
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("mesos-slave: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<AgentFlags, clap::Error> {
+        let mut argv = vec!["mesos-slave"];
+        argv.extend_from_slice(args);
+        AgentFlags::try_parse_from(argv)
+    }
+
+    #[test]
+    fn mesos_flag_names_and_defaults() {
+        let flags = parse(&["--master=127.0.0.1:5050", "--work_dir=/tmp/w"]).unwrap();
+        assert_eq!(flags.port, 5051);
+        assert_eq!(flags.executor_registration_timeout, Duration::from_secs(60));
+        assert_eq!(flags.executor_shutdown_grace_period, Duration::from_secs(5));
+        assert_eq!(flags.registration_backoff_factor, Duration::from_secs(1));
+        assert_eq!(flags.default_role, "*");
+        assert_eq!(flags.isolation, "posix/cpu,posix/mem");
+        assert_eq!(flags.recover, "reconnect");
+        assert!(flags.strict);
+        assert_eq!(flags.work_dir, Some(PathBuf::from("/tmp/w")));
+        assert!(parse(&["--version"]).unwrap().version);
+    }
+
+    #[test]
+    fn work_dir_is_required_and_unknown_flags_fail() {
+        assert!(parse(&["--master=127.0.0.1:5050"]).is_err());
+        assert!(parse(&["--work_dir=/w", "--no_such_flag=1"]).is_err());
+    }
+
+    #[test]
+    fn booleans_take_mesos_forms() {
+        assert!(!parse(&["--work_dir=/w", "--strict=false"]).unwrap().strict);
+        assert!(parse(&["--work_dir=/w", "--strict"]).unwrap().strict);
+    }
+
+    #[test]
+    fn durations_in_mesos_units() {
+        let flags = parse(&[
+            "--work_dir=/w",
+            "--executor_registration_timeout=10mins",
+            "--executor_shutdown_grace_period=500ms",
+        ])
+        .unwrap();
+        assert_eq!(
+            flags.executor_registration_timeout,
+            Duration::from_secs(600)
+        );
+        assert_eq!(
+            flags.executor_shutdown_grace_period,
+            Duration::from_millis(500)
+        );
+        assert!(parse(&["--work_dir=/w", "--registration_backoff_factor=1"]).is_err());
+    }
+
+    #[test]
+    fn file_values_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("resources");
+        std::fs::write(&path, "cpus:3\n").unwrap();
+        let arg = format!("--resources=file://{}", path.display());
+        let flags = parse(&["--work_dir=/w", &arg]).unwrap();
+        assert_eq!(flags.resources.as_deref(), Some("cpus:3"));
+        assert!(parse(&["--work_dir=/w", "--resources=file:///no/such/file"]).is_err());
+    }
+
+    #[test]
+    fn master_forms() {
+        let pid = parse_master("127.0.0.1:5050").unwrap();
+        assert_eq!(pid.to_string(), "master@127.0.0.1:5050");
+        let pid = parse_master("master@10.0.0.1:5050").unwrap();
+        assert_eq!(pid.to_string(), "master@10.0.0.1:5050");
+        assert_eq!(parse_master("localhost:5050").unwrap().address.port(), 5050);
+        let err = parse_master("zk://zk1:2181/mesos").unwrap_err().to_string();
+        assert!(err.contains("not supported"), "{err}");
+        assert!(parse_master("nonsense").is_err());
+    }
+
+    #[test]
+    fn resources_text_roles_and_json() {
+        let wire = parse_resources("cpus:4;mem:4096;ports:[31000-32000];cpus(web):2", "*").unwrap();
+        let total = Resources::from_wire(&wire).unwrap();
+        assert_eq!(total.cpus(), Some(6.0));
+        assert_eq!(total.for_role("web").cpus(), Some(2.0));
+        let wire = parse_resources("cpus:1", "dev").unwrap();
+        assert_eq!(
+            Resources::from_wire(&wire).unwrap().for_role("dev").cpus(),
+            Some(1.0)
+        );
+        let json = r#"[{"name":"cpus","type":"SCALAR","scalar":{"value":2}},
+                      {"name":"ports","type":"RANGES","ranges":{"range":[{"begin":1,"end":5}]}}]"#;
+        let wire = parse_resources(json, "*").unwrap();
+        assert_eq!(wire.len(), 2);
+        assert_eq!(wire[0].scalar.unwrap().value, 2.0);
+        assert!(parse_resources("", "*").unwrap().is_empty());
+        assert!(parse_resources("cpus:x", "*").is_err());
+    }
+
+    #[test]
+    fn config_detects_what_resources_leave_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let work_dir = format!("--work_dir={}", dir.path().display());
+        let flags = parse(&[
+            "--master=127.0.0.1:5050",
+            &work_dir,
+            "--resources=cpus:2",
+            "--attributes=rack:r1",
+        ])
+        .unwrap();
+        let config = flags.to_config().unwrap();
+        let total = Resources::from_wire(&config.resources).unwrap();
+        assert_eq!(total.cpus(), Some(2.0));
+        assert!(total.mem().unwrap() > 0.0);
+        assert!(total.disk().unwrap() > 0.0);
+        assert_eq!(total.ports(), Some(vec![(31000, 32000)]));
+        assert_eq!(config.attributes.len(), 1);
+        assert_eq!(config.flags["resources"], "cpus:2");
+        assert_eq!(config.flags["executor_registration_timeout"], "1mins");
+    }
+
+    #[test]
+    fn missing_master_is_an_error() {
+        let flags = parse(&["--work_dir=/w"]).unwrap();
+        assert!(flags.to_config().is_err());
+    }
+}

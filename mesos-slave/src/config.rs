@@ -1,0 +1,102 @@
+//! What an agent runs with: the plain configuration the binaries build from
+//! their flags, and that `mesos-local` builds directly.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mesos::upid::Upid;
+use mesos::wire::mesos as v0;
+
+/// The process id of the (first) agent on a libprocess instance.
+pub const DEFAULT_PROCESS_ID: &str = "slave(1)";
+
+/// The agent's configuration.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The master to register with (standalone detection: fixed address).
+    pub master: Upid,
+    /// The hostname reported to the master.
+    pub hostname: String,
+    /// Where sandboxes live (`--work_dir`).
+    pub work_dir: PathBuf,
+    /// The agent's total resources, as sent in `SlaveInfo`.
+    pub resources: Vec<v0::Resource>,
+    /// The agent's attributes.
+    pub attributes: Vec<v0::Attribute>,
+    /// Where `mesos-executor` lives.
+    pub launcher_dir: PathBuf,
+    /// How long an executor may take to subscribe before it is killed.
+    pub executor_registration_timeout: Duration,
+    /// How long an executor gets between SHUTDOWN and being killed.
+    pub executor_shutdown_grace_period: Duration,
+    /// The upper bound of the first registration delay; doubles per retry.
+    pub registration_backoff_factor: Duration,
+    /// Environment variables for executors, instead of the agent's own.
+    pub executor_environment_variables: Option<BTreeMap<String, String>>,
+    /// Where the agent writes its log, if anywhere (`/state` shows it).
+    pub log_dir: Option<PathBuf>,
+    /// Every flag with its effective value, for `/flags` and `/state`.
+    pub flags: BTreeMap<String, String>,
+    /// Seeds the registration backoff jitter.
+    pub seed: u64,
+}
+
+/// Why a configuration cannot run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `--work_dir` is empty.
+    #[error("--work_dir must be set")]
+    MissingWorkDir,
+    /// The hostname is empty.
+    #[error("the agent's hostname must not be empty")]
+    EmptyHostname,
+    /// A duration that must be positive is zero.
+    #[error("--{0} must be positive")]
+    ZeroDuration(&'static str),
+}
+
+impl AgentConfig {
+    /// A configuration with Mesos's defaults for everything but the
+    /// master, the work directory and the resources.
+    pub fn new(master: Upid, work_dir: PathBuf, resources: Vec<v0::Resource>) -> AgentConfig {
+        AgentConfig {
+            master,
+            hostname: mesos::process::hostname(),
+            work_dir,
+            resources,
+            attributes: Vec::new(),
+            launcher_dir: default_launcher_dir(),
+            executor_registration_timeout: Duration::from_secs(60),
+            executor_shutdown_grace_period: Duration::from_secs(5),
+            registration_backoff_factor: Duration::from_secs(1),
+            executor_environment_variables: None,
+            log_dir: None,
+            flags: BTreeMap::new(),
+            seed: 0x5eed,
+        }
+    }
+
+    /// Checks what the agent cannot run without.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.work_dir.as_os_str().is_empty() {
+            return Err(ConfigError::MissingWorkDir);
+        }
+        if self.hostname.is_empty() {
+            return Err(ConfigError::EmptyHostname);
+        }
+        if self.executor_registration_timeout.is_zero() {
+            return Err(ConfigError::ZeroDuration("executor_registration_timeout"));
+        }
+        Ok(())
+    }
+}
+
+/// The directory of the running executable, where `mesos-executor` is
+/// installed beside the agent.
+pub fn default_launcher_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("."))
+}

@@ -1,0 +1,232 @@
+//! Executors as child processes, each the leader of its own session, so
+//! the agent can find and kill everything an executor started (tasks may
+//! move into process groups of their own, but not out of the session).
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::Stdio;
+
+use super::LaunchSpec;
+
+/// A running executor process.
+#[derive(Debug)]
+pub struct Container {
+    /// The executor's pid, which is also its session id.
+    pid: u32,
+    child: tokio::process::Child,
+}
+
+/// How an executor process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerExit {
+    /// The raw wait status, when the process could be reaped.
+    pub status: Option<i32>,
+    /// A description: "exited with status 0", "terminated with signal 9".
+    pub message: String,
+}
+
+impl Container {
+    /// Starts the executor described by `spec`: a new session, working
+    /// directory and output files in the sandbox, exactly `spec`'s
+    /// environment.
+    pub fn launch(spec: &LaunchSpec) -> io::Result<Container> {
+        let open = |name: &str| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(spec.sandbox.join(name))
+        };
+        let stdout = open("stdout")?;
+        let stderr = open("stderr")?;
+        let value = spec.command.value.clone().unwrap_or_default();
+        let mut command = if spec.command.shell() {
+            let mut c = std::process::Command::new("/bin/sh");
+            c.arg("-c").arg(&value);
+            c
+        } else {
+            let mut c = std::process::Command::new(&value);
+            if let Some((argv0, rest)) = spec.command.arguments.split_first() {
+                c.arg0(argv0).args(rest);
+            }
+            c
+        };
+        command
+            .current_dir(&spec.sandbox)
+            .env_clear()
+            .envs(&spec.environment)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        // SAFETY: the closure runs in the forked child before exec and only
+        // calls setsid, which is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = tokio::process::Command::from(command).spawn()?;
+        let pid = child
+            .id()
+            .ok_or_else(|| io::Error::other("executor exited before its pid was read"))?;
+        Ok(Container { pid, child })
+    }
+
+    /// The executor's pid (and session id).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits for the executor to exit, then kills whatever it left
+    /// behind in its session.
+    pub async fn wait(mut self) -> ContainerExit {
+        let exit = match self.child.wait().await {
+            Ok(status) => ContainerExit {
+                status: Some(status.into_raw()),
+                message: describe(status),
+            },
+            Err(e) => ContainerExit {
+                status: None,
+                message: format!("failed to reap executor: {e}"),
+            },
+        };
+        kill_session(self.pid, libc::SIGKILL);
+        exit
+    }
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        format!("exited with status {code}")
+    } else if let Some(signal) = status.signal() {
+        format!("terminated with signal {}", signal_name(signal))
+    } else {
+        format!("ended with wait status {}", status.into_raw())
+    }
+}
+
+/// The name `strsignal` gives a signal ("Killed", "Terminated").
+pub fn signal_name(signal: i32) -> String {
+    // SAFETY: strsignal returns a pointer to a static or thread-local
+    // string (or null), which is copied at once.
+    unsafe {
+        let text = libc::strsignal(signal);
+        if text.is_null() {
+            return signal.to_string();
+        }
+        std::ffi::CStr::from_ptr(text)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// Sends `signal` to every process in session `sid`. Returns how many
+/// processes were signalled.
+pub fn kill_session(sid: u32, signal: i32) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut count = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if session_of(pid) == Some(sid) {
+            // SAFETY: kill has no memory-safety preconditions.
+            if unsafe { libc::kill(pid, signal) } == 0 {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+/// The session id of `pid` from `/proc/<pid>/stat` (field 6).
+fn session_of(pid: i32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is parenthesised and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(3)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesos::wire::mesos as v0;
+    use std::collections::BTreeMap;
+
+    fn spec(dir: &std::path::Path, shell: &str) -> LaunchSpec {
+        LaunchSpec {
+            container_id: "c1".into(),
+            sandbox: dir.to_path_buf(),
+            command: v0::CommandInfo {
+                value: Some(shell.into()),
+                ..Default::default()
+            },
+            environment: BTreeMap::from([("GREETING".to_string(), "hello".to_string())]),
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_in_the_sandbox_with_its_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Container::launch(&spec(dir.path(), "echo $GREETING; pwd; echo err >&2")).unwrap();
+        let exit = c.wait().await;
+        assert_eq!(exit.message, "exited with status 0");
+        let out = std::fs::read_to_string(dir.path().join("stdout")).unwrap();
+        let canonical = dir.path().canonicalize().unwrap();
+        assert_eq!(out, format!("hello\n{}\n", canonical.display()));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("stderr")).unwrap(),
+            "err\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn killing_the_session_kills_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Container::launch(&spec(dir.path(), "sleep 100 & sleep 100; exit 3")).unwrap();
+        let pid = c.pid();
+        // Wait for the shell to fork its background child.
+        for _ in 0..100 {
+            if session_members(pid) >= 3 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let members = session_members(pid);
+        let killed = kill_session(pid, libc::SIGKILL);
+        assert!(killed >= 2, "members {members} killed {killed}");
+        let exit = c.wait().await;
+        assert_eq!(exit.message, "terminated with signal Killed");
+        for _ in 0..100 {
+            if session_members(pid) == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(session_members(pid), 0);
+    }
+
+    fn session_members(sid: u32) -> usize {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+            .filter(|pid| session_of(*pid) == Some(sid) && !is_zombie(*pid))
+            .count()
+    }
+
+    fn is_zombie(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s[s.rfind(')').unwrap() + 1..].split_whitespace().next() == Some("Z"))
+            .unwrap_or(true)
+    }
+}
