@@ -491,8 +491,9 @@ impl AgentCore {
         }
         self.ping_timeout = connection
             .and_then(|c| c.total_ping_timeout_seconds)
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map_or(DEFAULT_MASTER_PING_TIMEOUT, Duration::from_secs_f64);
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .filter(|d| !d.is_zero() && *d <= Duration::from_secs(365 * 86400))
+            .unwrap_or(DEFAULT_MASTER_PING_TIMEOUT);
         match self.state {
             AgentState::Disconnected => {
                 if let Some(id) = &self.info.id {
