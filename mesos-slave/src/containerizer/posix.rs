@@ -93,8 +93,41 @@ impl Container {
                 message: format!("failed to reap executor: {e}"),
             },
         };
-        kill_session(self.pid, libc::SIGKILL);
+        sweep_session(self.pid);
         exit
+    }
+}
+
+/// Sessions whose leftovers are to be killed by the next sweep.
+static PENDING_SWEEPS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// How long exited executors' sessions wait to be swept together: one
+/// scan of `/proc` serves every executor that exited meanwhile, instead of
+/// one scan per executor (which is quadratic when hundreds run).
+const SWEEP_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Kills, soon and off the async runtime, whatever an exited executor left
+/// behind in its session.
+pub fn sweep_session(sid: u32) {
+    let first = {
+        let mut pending = PENDING_SWEEPS.lock().unwrap_or_else(|e| e.into_inner());
+        pending.push(sid);
+        pending.len() == 1
+    };
+    if !first {
+        return;
+    }
+    let sweep = || {
+        std::thread::sleep(SWEEP_DELAY);
+        let sessions =
+            std::mem::take(&mut *PENDING_SWEEPS.lock().unwrap_or_else(|e| e.into_inner()));
+        kill_sessions(&sessions, libc::SIGKILL);
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn_blocking(sweep);
+        }
+        Err(_) => sweep(),
     }
 }
 
@@ -126,6 +159,15 @@ pub fn signal_name(signal: i32) -> String {
 /// Sends `signal` to every process in session `sid`. Returns how many
 /// processes were signalled.
 pub fn kill_session(sid: u32, signal: i32) -> usize {
+    kill_sessions(&[sid], signal)
+}
+
+/// Sends `signal` to every process in any of `sessions`, in one scan of
+/// `/proc`. Returns how many processes were signalled.
+pub fn kill_sessions(sessions: &[u32], signal: i32) -> usize {
+    if sessions.is_empty() {
+        return 0;
+    }
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
@@ -138,7 +180,7 @@ pub fn kill_session(sid: u32, signal: i32) -> usize {
         else {
             continue;
         };
-        if session_of(pid) == Some(sid) {
+        if session_of(pid).is_some_and(|sid| sessions.contains(&sid)) {
             // SAFETY: kill has no memory-safety preconditions.
             if unsafe { libc::kill(pid, signal) } == 0 {
                 count += 1;
