@@ -616,6 +616,38 @@ fn agent_registration_assigns_an_id_and_a_retry_gets_the_same() {
     assert_eq!(h.master.agents().count(), 2);
 }
 
+#[test]
+fn malformed_agent_messages_are_counted_and_change_nothing() {
+    let mut h = Harness::new();
+    let agent = h.register_agent("cpus:4;mem:4096");
+    let pid = Upid::new("slave(1)", SocketAddr::from(([10, 0, 0, 99], 5051)));
+    let now = h.now();
+    // Not protobuf at all.
+    h.master.receive(
+        &pid,
+        "mesos.internal.RegisterSlaveMessage",
+        &[0xff, 0xff],
+        now,
+    );
+    // Valid protobuf, but the required `slave` is missing.
+    h.master
+        .receive(&pid, "mesos.internal.RegisterSlaveMessage", &[], now);
+    h.master.receive(
+        &agent.pid,
+        "mesos.internal.StatusUpdateMessage",
+        &[0xff],
+        now,
+    );
+    h.master
+        .receive(&agent.pid, "mesos.internal.StatusUpdateMessage", &[], now);
+    h.master
+        .receive(&agent.pid, "mesos.internal.NoSuchMessage", &[], now);
+    assert_eq!(h.master.metrics().invalid_messages, 5);
+    assert_eq!(h.master.agents().count(), 1);
+    let effects = h.effects();
+    assert!(effects.0.is_empty(), "{effects:?}");
+}
+
 // --- Subscription and offers -----------------------------------------------
 
 #[test]
