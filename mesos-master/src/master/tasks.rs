@@ -314,7 +314,11 @@ impl Master {
         let mut recover = None;
         if let Some(entry) = framework.tasks.get_mut(&task_id) {
             let was_terminal = is_terminal(entry.task.state);
-            entry.task.state = latest;
+            // A terminal state is final: a late or retried older update
+            // must not bring the task back (Mesos's `updateTask`).
+            if !was_terminal {
+                entry.task.state = latest;
+            }
             entry.task.status_update_state = Some(status.state);
             entry.task.status_update_uuid = update.uuid.clone();
             let duplicate =
@@ -328,7 +332,7 @@ impl Master {
                 }
             }
             entry.latest_status = Some(status.clone());
-            if is_terminal(latest) && !entry.resources_recovered {
+            if is_terminal(entry.task.state) && !entry.resources_recovered {
                 entry.resources_recovered = true;
                 recover = Some(entry.resources.clone());
             }

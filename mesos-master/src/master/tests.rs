@@ -856,6 +856,30 @@ fn a_terminal_update_without_uuid_ends_the_task() {
 }
 
 #[test]
+fn an_older_update_does_not_revive_a_terminal_task() {
+    let mut h = Harness::new();
+    let agent = h.register_agent("cpus:4;mem:4096");
+    let framework = h.subscribe(framework_info("fw"));
+    h.running_task(&framework, &agent, "t1", "cpus:1;mem:128");
+    h.update(
+        &agent,
+        &framework,
+        "t1",
+        TaskState::TaskKilled,
+        Some(uuid("t1", 2)),
+    );
+    h.update(
+        &agent,
+        &framework,
+        "t1",
+        TaskState::TaskRunning,
+        Some(uuid("t1", 3)),
+    );
+    let entry = &h.master.framework(&framework.id).unwrap().tasks[&TaskId::new("t1")];
+    assert_eq!(entry.task.state, TaskState::TaskKilled as i32);
+}
+
+#[test]
 fn status_updates_from_a_stranger_are_ignored() {
     let mut h = Harness::new();
     let agent = h.register_agent("cpus:4;mem:4096");
