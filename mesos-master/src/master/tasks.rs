@@ -508,7 +508,9 @@ impl Master {
         let task = &entry.task;
         let mut status = entry.latest_status.clone().unwrap_or_default();
         status.task_id = task.task_id.clone();
-        status.state = task.state;
+        // The state the framework was last sent, as Mesos answers: the
+        // agent's latest state may be ahead of it.
+        status.state = task.status_update_state.unwrap_or(task.state);
         status.message = Some("Reconciliation: Latest task state".into());
         status.source = Some(Source::Master as i32);
         status.reason = Some(Reason::Reconciliation as i32);

@@ -1372,6 +1372,31 @@ fn implicit_reconciliation_reports_every_task() {
     }
 }
 
+#[test]
+fn reconciliation_reports_the_state_last_sent_to_the_framework() {
+    // The agent knows the task finished but the RUNNING update is still
+    // unacknowledged: the framework has only been told RUNNING.
+    let mut h = Harness::new();
+    let agent = h.register_agent("cpus:4;mem:4096");
+    let framework = h.subscribe(framework_info("fw"));
+    let offer = h.offer(&framework);
+    h.launch(&framework, &offer, "t1", "cpus:1;mem:128");
+    let mut message = status_update_message(
+        &agent,
+        &framework,
+        "t1",
+        TaskState::TaskRunning,
+        Some(uuid("t1", 1)),
+    );
+    message.update.latest_state = Some(TaskState::TaskFinished as i32);
+    h.receive(&agent.pid, &message);
+    h.effects();
+    let statuses = h.reconcile(&framework, vec![("t1", None)]);
+    assert_eq!(state(&statuses[0]), TaskState::TaskRunning);
+    let statuses = h.reconcile(&framework, vec![]);
+    assert_eq!(state(&statuses[0]), TaskState::TaskRunning);
+}
+
 // --- Failover, disconnection, teardown -------------------------------------
 
 #[test]
