@@ -498,6 +498,18 @@ impl Master {
                     nanoseconds: (now.unix * 1e9) as i64,
                 });
             }
+            // The task leaves with the state it was given, as in Mesos's
+            // `updateTask` before `removeTask`.
+            if let Some(entry) = self
+                .frameworks
+                .get_mut(&fid)
+                .and_then(|f| f.tasks.get_mut(&tid))
+            {
+                entry.task.state = status.state;
+                entry.task.statuses.push(status.clone());
+                entry.latest_status = Some(status.clone());
+            }
+            self.count_terminal(status.state);
             self.forward_master_update(&fid, status);
             self.forget_task(&fid, &tid, now);
         }

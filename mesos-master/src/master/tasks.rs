@@ -271,7 +271,7 @@ impl Master {
         }
     }
 
-    fn count_terminal(&mut self, state: i32) {
+    pub(super) fn count_terminal(&mut self, state: i32) {
         if is_terminal(state) {
             *self
                 .metrics

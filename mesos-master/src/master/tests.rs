@@ -1619,6 +1619,81 @@ fn advance_with_pongs(h: &mut Harness, d: Duration, agents: &[&TestAgent]) -> Ef
 }
 
 #[test]
+fn an_agent_that_stops_answering_pings_is_removed() {
+    let mut h = Harness::new();
+    let silent = h.register_agent("cpus:4;mem:4096");
+    let healthy = h.register_agent("cpus:4;mem:4096");
+    let lost = h.subscribe(framework_info("lost"));
+    let aware = h.subscribe(partition_aware("aware"));
+    h.running_task(&lost, &silent, "l1", "cpus:1;mem:128");
+    h.running_task(&aware, &silent, "a1", "cpus:1;mem:128");
+    // Outstanding offers on the silent agent.
+    let effects = advance_with_pongs(&mut h, secs(6), &[&silent, &healthy]);
+    let offers: Vec<v0::Offer> = [&lost, &aware]
+        .iter()
+        .flat_map(|f| effects.offers(&f.link))
+        .collect();
+    assert!(
+        offers
+            .iter()
+            .any(|o| AgentId::from(&o.slave_id) == silent.id),
+        "{offers:?}"
+    );
+
+    // 5 pings of 15 s go unanswered: removed within 5 × 15 s (plus the
+    // wait for the first ping), not before.
+    let effects = advance_with_pongs(&mut h, secs(74), &[&healthy]);
+    assert!(h.master.agents().any(|a| a.id == silent.id));
+    assert!(
+        effects
+            .messages_to::<internal::PingSlaveMessage>(&silent.pid)
+            .len()
+            >= 4
+    );
+    let effects = advance_with_pongs(&mut h, secs(16), &[&healthy]);
+    assert!(!h.master.agents().any(|a| a.id == silent.id));
+    assert!(h.master.agents().any(|a| a.id == healthy.id));
+    assert_eq!(h.master.metrics().agent_removals, 1);
+
+    let updates = effects.updates(&lost.link);
+    assert_eq!(updates.len(), 1);
+    assert_eq!(state(&updates[0]), TaskState::TaskLost);
+    assert_eq!(reason(&updates[0]), Some(Reason::SlaveRemoved));
+    assert_eq!(updates[0].uuid, None);
+    let updates = effects.updates(&aware.link);
+    assert_eq!(updates.len(), 1);
+    assert_eq!(state(&updates[0]), TaskState::TaskUnreachable);
+    assert_eq!(reason(&updates[0]), Some(Reason::SlaveRemoved));
+    assert!(updates[0].unreachable_time.is_some());
+
+    let rescinded: Vec<OfferId> = [&lost, &aware]
+        .iter()
+        .flat_map(|f| effects.rescinded(&f.link))
+        .collect();
+    for offer in offers
+        .iter()
+        .filter(|o| AgentId::from(&o.slave_id) == silent.id)
+    {
+        assert!(rescinded.contains(&OfferId::from(&offer.id)), "{offer:?}");
+    }
+    assert!(!h.master.offers().any(|o| o.agent_id == silent.id));
+
+    // The tasks leave with the state they were reported in.
+    for (framework, expected) in [
+        (&lost, TaskState::TaskLost),
+        (&aware, TaskState::TaskUnreachable),
+    ] {
+        let state = h.master.framework(&framework.id).unwrap();
+        assert!(state.tasks.is_empty());
+        assert_eq!(state.completed_tasks.len(), 1);
+        assert_eq!(state.completed_tasks[0].state, expected as i32);
+    }
+    assert_eq!(h.master.metrics().tasks_terminal["TASK_LOST"], 1);
+    let shutdowns = effects.messages_to::<internal::ShutdownMessage>(&silent.pid);
+    assert_eq!(shutdowns.len(), 1);
+}
+
+#[test]
 fn an_agent_that_answers_pings_stays() {
     let mut h = Harness::new();
     let agent = h.register_agent("cpus:4;mem:4096");
