@@ -1158,6 +1158,10 @@ impl Allocator {
         if candidates.is_empty() {
             return Vec::new();
         }
+        // The order agents were marked in follows the caller's (often
+        // hash-map) iteration; sorting first makes the cycle depend on the
+        // seed and the set of candidates alone, so runs can be replayed.
+        candidates.sort_unstable();
         self.rng.shuffle(&mut candidates);
 
         self.role_sorter.refresh(&self.totals);

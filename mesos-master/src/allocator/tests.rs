@@ -961,3 +961,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn allocation_order_depends_on_the_seed_not_on_the_order_agents_freed_up() {
+    let run = |order: &[usize]| {
+        let mut al = allocator();
+        let t = base();
+        for i in 0..16 {
+            al.add_agent(aid(&format!("a{i}")), res("cpus:1;mem:64"), HashMap::new());
+        }
+        al.add_framework(fid("f"), spec(&["*"]), HashMap::new(), true);
+        let offers = al.allocate(t);
+        assert_eq!(offers.len(), 16);
+        for &i in order {
+            let o = &offers[i];
+            al.recover_resources(&o.framework_id, &o.agent_id, &o.resources, None, t);
+        }
+        al.allocate(t + secs(1))
+            .into_iter()
+            .map(|o| o.agent_id)
+            .collect::<Vec<_>>()
+    };
+    let forward: Vec<usize> = (0..16).collect();
+    let backward: Vec<usize> = (0..16).rev().collect();
+    assert_eq!(run(&forward), run(&backward));
+}

@@ -82,8 +82,13 @@ impl Master {
     /// A libprocess message arrived. Agents' messages are handled here;
     /// undecodable or unexpected ones are counted and dropped.
     pub fn receive(&mut self, from: &Upid, name: &str, body: &[u8], now: Now) {
-        fn decode<M: prost::Message + Default>(body: &[u8]) -> Option<M> {
-            M::decode(body).ok()
+        // Required fields are checked as Mesos's C++ parser does: prost
+        // alone would fill a missing `slave` with an empty agent.
+        fn decode<M>(body: &[u8]) -> Option<M>
+        where
+            M: prost::Message + prost_reflect::ReflectMessage + Default,
+        {
+            mesos::wire::decode_checked(body).ok()
         }
         let handled = match name {
             "mesos.internal.RegisterSlaveMessage" => decode(body)
@@ -493,6 +498,18 @@ impl Master {
                     nanoseconds: (now.unix * 1e9) as i64,
                 });
             }
+            // The task leaves with the state it was given, as in Mesos's
+            // `updateTask` before `removeTask`.
+            if let Some(entry) = self
+                .frameworks
+                .get_mut(&fid)
+                .and_then(|f| f.tasks.get_mut(&tid))
+            {
+                entry.task.state = status.state;
+                entry.task.statuses.push(status.clone());
+                entry.latest_status = Some(status.clone());
+            }
+            self.count_terminal(status.state);
             self.forward_master_update(&fid, status);
             self.forget_task(&fid, &tid, now);
         }

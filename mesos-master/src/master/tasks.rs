@@ -271,7 +271,7 @@ impl Master {
         }
     }
 
-    fn count_terminal(&mut self, state: i32) {
+    pub(super) fn count_terminal(&mut self, state: i32) {
         if is_terminal(state) {
             *self
                 .metrics
@@ -314,7 +314,11 @@ impl Master {
         let mut recover = None;
         if let Some(entry) = framework.tasks.get_mut(&task_id) {
             let was_terminal = is_terminal(entry.task.state);
-            entry.task.state = latest;
+            // A terminal state is final: a late or retried older update
+            // must not bring the task back (Mesos's `updateTask`).
+            if !was_terminal {
+                entry.task.state = latest;
+            }
             entry.task.status_update_state = Some(status.state);
             entry.task.status_update_uuid = update.uuid.clone();
             let duplicate =
@@ -328,7 +332,7 @@ impl Master {
                 }
             }
             entry.latest_status = Some(status.clone());
-            if is_terminal(latest) && !entry.resources_recovered {
+            if is_terminal(entry.task.state) && !entry.resources_recovered {
                 entry.resources_recovered = true;
                 recover = Some(entry.resources.clone());
             }
@@ -504,7 +508,9 @@ impl Master {
         let task = &entry.task;
         let mut status = entry.latest_status.clone().unwrap_or_default();
         status.task_id = task.task_id.clone();
-        status.state = task.state;
+        // The state the framework was last sent, as Mesos answers: the
+        // agent's latest state may be ahead of it.
+        status.state = task.status_update_state.unwrap_or(task.state);
         status.message = Some("Reconciliation: Latest task state".into());
         status.source = Some(Source::Master as i32);
         status.reason = Some(Reason::Reconciliation as i32);
