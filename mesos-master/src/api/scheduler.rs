@@ -189,3 +189,50 @@ async fn subscribe(master: MasterHandle, call: v0::Call, format: Format) -> Resp
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever arrives, decoding answers with a call or an error.
+        #[test]
+        fn decoding_never_panics(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(&body, Format::Protobuf);
+            let _ = decode(&body, Format::Json);
+        }
+
+        /// JSON-shaped garbage too.
+        #[test]
+        fn json_shapes_never_panic(text in r#"\{("[a-z_]{1,12}":("[A-Z_]{0,10}"|[0-9]{1,5}|null|\[\]|\{\}),?){0,6}\}"#) {
+            let _ = decode(text.as_bytes(), Format::Json);
+        }
+    }
+
+    #[test]
+    fn decodes_json_with_v1_names_and_refuses_bad_bodies() {
+        let call = decode(
+            br#"{"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"u","name":"n"}}}"#,
+            Format::Json,
+        )
+        .unwrap();
+        assert_eq!(call.subscribe.unwrap().framework_info.user, "u");
+        assert!(
+            decode(b"{", Format::Json)
+                .unwrap_err()
+                .starts_with("Failed to parse body into JSON")
+        );
+        assert!(
+            decode(br#"{"type":"SUBSCRIBE","subscribe":{}}"#, Format::Json)
+                .unwrap_err()
+                .starts_with("Failed to convert JSON into Call protobuf")
+        );
+        // Truncated protobuf: a length prefix longer than what follows.
+        assert!(
+            decode(&[0x1a, 0x10, 0x0a], Format::Protobuf)
+                .unwrap_err()
+                .starts_with("Failed to parse body into Call protobuf")
+        );
+    }
+}

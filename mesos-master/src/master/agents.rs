@@ -537,3 +537,57 @@ impl Master {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use std::time::{Duration, Instant};
+
+    use proptest::prelude::*;
+
+    use crate::allocator::AllocatorConfig;
+    use crate::master::{Master, MasterConfig, Now};
+
+    const NAMES: &[&str] = &[
+        "mesos.internal.RegisterSlaveMessage",
+        "mesos.internal.ReregisterSlaveMessage",
+        "mesos.internal.PongSlaveMessage",
+        "mesos.internal.StatusUpdateMessage",
+        "mesos.internal.ExitedExecutorMessage",
+        "mesos.internal.ExecutorToFrameworkMessage",
+        "mesos.internal.UnregisterSlaveMessage",
+        "mesos.internal.UpdateSlaveMessage",
+        "mesos.internal.Unknown",
+    ];
+
+    proptest! {
+        /// Hostile agents: any bytes under any message name leave the
+        /// master running and consistent.
+        #[test]
+        fn agent_messages_never_panic(
+            messages in proptest::collection::vec((0..NAMES.len(), proptest::collection::vec(any::<u8>(), 0..256)), 1..20)
+        ) {
+            #[allow(clippy::disallowed_methods)]
+            let start = Instant::now();
+            let now = Now { instant: start, unix: 1.7e9 };
+            let config = MasterConfig {
+                id: "M".into(),
+                pid: "master@127.0.0.1:5050".parse().unwrap(),
+                hostname: "m".into(),
+                allocation_interval: Duration::from_secs(1),
+                offer_timeout: None,
+                agent_ping_timeout: Duration::from_secs(15),
+                max_agent_ping_timeouts: 5,
+                max_completed_frameworks: 50,
+                max_completed_tasks_per_framework: 1000,
+                allocator: AllocatorConfig::default(),
+            };
+            let mut master = Master::new(config, now);
+            let from = "slave(1)@127.0.0.1:5051".parse().unwrap();
+            for (name, body) in messages {
+                master.receive(&from, NAMES[name], &body, now);
+            }
+            master.tick(Now { instant: start + Duration::from_secs(100), unix: 1.7e9 + 100.0 });
+            master.take_effects();
+        }
+    }
+}
