@@ -174,7 +174,8 @@ impl Master {
             offered: Resources::new(),
             tasks: HashSet::new(),
             executors: HashMap::new(),
-            ponged: true,
+            // Pinged below, as soon as it is registered.
+            ponged: false,
             missed_pings: 0,
             last_ping: now.instant,
         };
@@ -186,6 +187,9 @@ impl Master {
             connection: Some(self.connection()),
         };
         self.send_message(from, &reply);
+        // Health checks start now, as Mesos's observer pings at once: an
+        // agent that never answers is gone after the total ping timeout.
+        self.send_message(from, &internal::PingSlaveMessage { connected: true });
         self.allocation_pending = true;
     }
 
@@ -209,6 +213,7 @@ impl Master {
                 return;
             }
         };
+        let admitted = !self.agents.contains_key(&id);
         if let Some(agent) = self.agents.get_mut(&id) {
             tracing::info!(agent_id = %id, pid = %from, "Agent re-registered");
             agent.pid = from.clone();
@@ -246,7 +251,8 @@ impl Master {
                 offered: Resources::new(),
                 tasks: HashSet::new(),
                 executors: HashMap::new(),
-                ponged: true,
+                // Pinged below, as soon as it is admitted.
+                ponged: false,
                 missed_pings: 0,
                 last_ping: now.instant,
             };
@@ -286,6 +292,9 @@ impl Master {
             connection: Some(self.connection()),
         };
         self.send_message(from, &reply);
+        if admitted {
+            self.send_message(from, &internal::PingSlaveMessage { connected: true });
+        }
         self.allocation_pending = true;
     }
 

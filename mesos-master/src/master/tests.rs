@@ -233,6 +233,10 @@ impl Harness {
         let effects = self.effects();
         let replies = effects.messages_to::<internal::SlaveRegisteredMessage>(&pid);
         assert_eq!(replies.len(), 1, "one SlaveRegisteredMessage: {effects:?}");
+        // A healthy agent answers the ping that follows its registration.
+        for _ in effects.messages_to::<internal::PingSlaveMessage>(&pid) {
+            self.receive(&pid, &internal::PongSlaveMessage {});
+        }
         TestAgent {
             pid,
             id: AgentId::from(&replies[0].slave_id),
@@ -1770,4 +1774,32 @@ fn calls_from_the_wrong_stream_or_an_unknown_framework_are_refused() {
         Err(CallError::BadRequest(_))
     ));
     assert!(h.effects().0.is_empty());
+}
+
+#[test]
+fn a_silent_agent_is_removed_after_the_total_ping_timeout() {
+    // Mesos pings an agent as soon as it registers and removes it when
+    // `max_agent_ping_timeouts` pings in a row went unanswered: 5 × 15 s,
+    // the total_ping_timeout_seconds the agent is told.
+    let mut h = Harness::new();
+    let pid = Upid::new("slave(1)", SocketAddr::from(([10, 0, 1, 1], 5051)));
+    h.receive(&pid, &register_message("agent1.example", "cpus:4;mem:4096"));
+    let effects = h.effects();
+    assert_eq!(
+        effects
+            .messages_to::<internal::PingSlaveMessage>(&pid)
+            .len(),
+        1,
+        "pinged on registration"
+    );
+    let effects = h.advance(Duration::from_millis(74_900));
+    assert_eq!(
+        effects
+            .messages_to::<internal::PingSlaveMessage>(&pid)
+            .len(),
+        4
+    );
+    assert_eq!(h.master.agents().count(), 1);
+    h.advance(Duration::from_millis(200));
+    assert_eq!(h.master.agents().count(), 0);
 }
