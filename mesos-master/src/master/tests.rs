@@ -1803,3 +1803,46 @@ fn a_silent_agent_is_removed_after_the_total_ping_timeout() {
     h.advance(Duration::from_millis(200));
     assert_eq!(h.master.agents().count(), 0);
 }
+
+#[test]
+fn a_disconnected_agent_registering_afresh_replaces_the_old_one() {
+    // An agent that lost its state (a reboot) registers again from the
+    // same address: Mesos removes the old, disconnected agent first.
+    let mut h = Harness::new();
+    let agent = h.register_agent("cpus:4;mem:4096");
+    let framework = h.subscribe(framework_info("fw"));
+    h.running_task(&framework, &agent, "t1", "cpus:1;mem:128");
+    let now = h.now();
+    h.master.exited(&agent.pid, now);
+    h.effects();
+
+    h.receive(
+        &agent.pid,
+        &register_message("agent1.example", "cpus:4;mem:4096"),
+    );
+    let effects = h.effects();
+    let replies = effects.messages_to::<internal::SlaveRegisteredMessage>(&agent.pid);
+    assert_eq!(replies.len(), 1);
+    let new_id = AgentId::from(&replies[0].slave_id);
+    assert_ne!(new_id, agent.id);
+    assert!(
+        effects
+            .messages_to::<internal::ShutdownMessage>(&agent.pid)
+            .is_empty(),
+        "the new agent is not shut down"
+    );
+    let updates = effects.updates(&framework.link);
+    assert_eq!(updates.len(), 1);
+    assert_eq!(state(&updates[0]), TaskState::TaskLost);
+    assert_eq!(reason(&updates[0]), Some(Reason::SlaveRemoved));
+    let agents: Vec<&Agent> = h.master.agents().collect();
+    assert_eq!(agents.len(), 1);
+    assert_eq!(agents[0].id, new_id);
+    assert!(agents[0].connected);
+    assert!(h.master.framework(&framework.id).unwrap().tasks.is_empty());
+
+    // The new agent's resources are offered.
+    let offer = h.offer(&framework);
+    assert_eq!(AgentId::from(&offer.slave_id), new_id);
+    assert_eq!(offered(&offer), res("cpus:4;mem:4096"));
+}
