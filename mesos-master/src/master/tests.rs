@@ -1846,3 +1846,23 @@ fn a_disconnected_agent_registering_afresh_replaces_the_old_one() {
     assert_eq!(AgentId::from(&offer.slave_id), new_id);
     assert_eq!(offered(&offer), res("cpus:4;mem:4096"));
 }
+
+#[test]
+fn every_agent_is_told_to_shut_a_removed_framework_down() {
+    // The master may not know everything an agent runs for a framework
+    // (a launch in flight, an executor it never heard of): Mesos tells
+    // every registered agent.
+    let mut h = Harness::new();
+    let busy = h.register_agent("cpus:4;mem:4096");
+    let idle = h.register_agent("cpus:4;mem:4096");
+    let framework = h.subscribe(framework_info("fw"));
+    h.running_task(&framework, &busy, "t1", "cpus:1;mem:128");
+    h.call(&framework, simple_call(call::Type::Teardown))
+        .unwrap();
+    let effects = h.effects();
+    for agent in [&busy, &idle] {
+        let shutdowns = effects.messages_to::<internal::ShutdownFrameworkMessage>(&agent.pid);
+        assert_eq!(shutdowns.len(), 1, "{agent:?}");
+        assert_eq!(FrameworkId::from(&shutdowns[0].framework_id), framework.id);
+    }
+}
