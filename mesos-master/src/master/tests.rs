@@ -1866,3 +1866,69 @@ fn every_agent_is_told_to_shut_a_removed_framework_down() {
         assert_eq!(FrameworkId::from(&shutdowns[0].framework_id), framework.id);
     }
 }
+
+#[test]
+fn a_libprocess_framework_is_linked_and_disconnects_when_its_link_breaks() {
+    let mut h = Harness::new();
+    h.register_agent("cpus:4;mem:4096");
+    let pid: Upid = "scheduler(1)@10.0.9.1:40000".parse().unwrap();
+    let link = FrameworkLink::Libprocess { pid: pid.clone() };
+    let id = h.subscribe_on(framework_info("driver"), &link).unwrap();
+    let effects = h.effects();
+    assert!(
+        effects
+            .0
+            .iter()
+            .any(|e| matches!(e, Effect::Link { to } if to == &pid))
+    );
+    assert_eq!(effects.events_of(&link, event::Type::Subscribed).len(), 1);
+    let framework = TestFramework { id, link };
+    h.offer(&framework);
+    let now = h.now();
+    h.master.exited(&pid, now);
+    let state = h.master.framework(&framework.id).unwrap();
+    assert!(!state.active);
+    assert!(state.link.is_none());
+    assert_eq!(h.master.offers().count(), 0);
+}
+
+#[test]
+fn a_disconnected_agent_is_not_offered_until_it_reregisters() {
+    let mut h = Harness::new();
+    let agent = h.register_agent("cpus:4;mem:4096");
+    let framework = h.subscribe(framework_info("fw"));
+    h.running_task(&framework, &agent, "t1", "cpus:1;mem:128");
+    let offer = h.offer_after(&framework, secs(6));
+    let now = h.now();
+    h.master.exited(&agent.pid, now);
+    let effects = h.effects();
+    assert_eq!(
+        effects.rescinded(&framework.link),
+        vec![OfferId::from(&offer.id)]
+    );
+    assert!(h.advance(secs(10)).offers(&framework.link).is_empty());
+    // Its tasks stay while it may come back.
+    assert!(
+        h.master
+            .framework(&framework.id)
+            .unwrap()
+            .tasks
+            .contains_key(&TaskId::new("t1"))
+    );
+
+    let mut slave = register_message("agent1.example", "cpus:4;mem:4096").slave;
+    slave.id = Some(agent.id.to_v0());
+    let reregister = internal::ReregisterSlaveMessage {
+        slave,
+        version: Some(VERSION.into()),
+        ..Default::default()
+    };
+    h.receive(&agent.pid, &reregister);
+    let effects = h.effects();
+    let replies = effects.messages_to::<internal::SlaveReregisteredMessage>(&agent.pid);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(AgentId::from(&replies[0].slave_id), agent.id);
+    let offers = h.advance(secs(1)).offers(&framework.link);
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offered(&offers[0]), res("cpus:3;mem:3968"));
+}
