@@ -1932,3 +1932,45 @@ fn a_disconnected_agent_is_not_offered_until_it_reregisters() {
     assert_eq!(offers.len(), 1);
     assert_eq!(offered(&offers[0]), res("cpus:3;mem:3968"));
 }
+
+#[test]
+fn an_executor_is_launched_once_and_its_resources_are_counted() {
+    let mut h = Harness::new();
+    h.register_agent("cpus:4;mem:4096");
+    let framework = h.subscribe(framework_info("fw"));
+    let offer = h.offer(&framework);
+    let executor = v0::ExecutorInfo {
+        executor_id: v0::ExecutorId {
+            value: "exec".into(),
+        },
+        command: Some(v0::CommandInfo {
+            value: Some("./executor".into()),
+            ..Default::default()
+        }),
+        resources: res("cpus:0.5;mem:64").to_wire(),
+        ..Default::default()
+    };
+    let with_executor = |id: &str| {
+        let mut t = task(id, &offer, "cpus:1;mem:128");
+        t.command = None;
+        t.executor = Some(executor.clone());
+        t
+    };
+    let effects = h.accept(
+        &framework,
+        &[&offer.id],
+        vec![with_executor("t1"), with_executor("t2")],
+        None,
+    );
+    let runs = effects.messages::<internal::RunTaskMessage>();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].1.launch_executor, Some(true));
+    assert_eq!(runs[1].1.launch_executor, Some(false));
+    assert_eq!(
+        runs[0].1.task.executor.as_ref().unwrap().framework_id,
+        Some(framework.id.to_v0())
+    );
+    // Two tasks and one executor are in use: the rest comes back.
+    let rest = h.offer_after(&framework, secs(6));
+    assert_eq!(offered(&rest), res("cpus:1.5;mem:3776"));
+}
