@@ -139,13 +139,27 @@ impl Master {
 
     fn register_agent(&mut self, from: &Upid, message: internal::RegisterSlaveMessage, now: Now) {
         if let Some(agent) = self.agents.values().find(|a| &a.pid == from) {
-            // A retry of a registration we already took.
-            let reply = internal::SlaveRegisteredMessage {
-                slave_id: agent.id.to_v0(),
-                connection: Some(self.connection()),
-            };
-            self.send_message(from, &reply);
-            return;
+            if agent.connected {
+                // A retry of a registration we already took.
+                let reply = internal::SlaveRegisteredMessage {
+                    slave_id: agent.id.to_v0(),
+                    connection: Some(self.connection()),
+                };
+                self.send_message(from, &reply);
+                return;
+            }
+            // A disconnected agent registering anew lost its state (it
+            // failed recovery, or rebooted): as Mesos does, the old agent
+            // and its tasks go before the new one is admitted. The pid is
+            // the new agent's now, so no ShutdownMessage goes to it.
+            let old = agent.id.clone();
+            tracing::info!(agent_id = %old, "Removing old disconnected agent: a new agent registered at {from}");
+            self.forget_agent(
+                &old,
+                "a new agent registered at the same address",
+                false,
+                now,
+            );
         }
         let mut info = message.slave;
         let total = match Resources::from_wire(&info.resources) {
@@ -174,7 +188,8 @@ impl Master {
             offered: Resources::new(),
             tasks: HashSet::new(),
             executors: HashMap::new(),
-            ponged: true,
+            // Pinged below, as soon as it is registered.
+            ponged: false,
             missed_pings: 0,
             last_ping: now.instant,
         };
@@ -186,6 +201,9 @@ impl Master {
             connection: Some(self.connection()),
         };
         self.send_message(from, &reply);
+        // Health checks start now, as Mesos's observer pings at once: an
+        // agent that never answers is gone after the total ping timeout.
+        self.send_message(from, &internal::PingSlaveMessage { connected: true });
         self.allocation_pending = true;
     }
 
@@ -209,6 +227,7 @@ impl Master {
                 return;
             }
         };
+        let admitted = !self.agents.contains_key(&id);
         if let Some(agent) = self.agents.get_mut(&id) {
             tracing::info!(agent_id = %id, pid = %from, "Agent re-registered");
             agent.pid = from.clone();
@@ -246,7 +265,8 @@ impl Master {
                 offered: Resources::new(),
                 tasks: HashSet::new(),
                 executors: HashMap::new(),
-                ponged: true,
+                // Pinged below, as soon as it is admitted.
+                ponged: false,
                 missed_pings: 0,
                 last_ping: now.instant,
             };
@@ -286,6 +306,9 @@ impl Master {
             connection: Some(self.connection()),
         };
         self.send_message(from, &reply);
+        if admitted {
+            self.send_message(from, &internal::PingSlaveMessage { connected: true });
+        }
         self.allocation_pending = true;
     }
 
@@ -464,10 +487,28 @@ impl Master {
     /// Removes an agent: its offers are rescinded and its tasks reported
     /// `TASK_UNREACHABLE` (partition-aware frameworks) or `TASK_LOST`.
     pub fn remove_agent(&mut self, id: &AgentId, message: &str, unreachable: bool, now: Now) {
+        if let Some(pid) = self.forget_agent(id, message, unreachable, now) {
+            // Tell the agent, in case it is still up, that it is no longer
+            // part of the cluster.
+            self.send_message(
+                &pid,
+                &internal::ShutdownMessage {
+                    message: Some(message.to_string()),
+                },
+            );
+        }
+    }
+
+    /// [`Master::remove_agent`] without telling the agent; returns its pid.
+    fn forget_agent(
+        &mut self,
+        id: &AgentId,
+        message: &str,
+        unreachable: bool,
+        now: Now,
+    ) -> Option<Upid> {
         self.rescind_agent_offers(id, now);
-        let Some(agent) = self.agents.remove(id) else {
-            return;
-        };
+        let agent = self.agents.remove(id)?;
         tracing::info!(agent_id = %id, "Removing agent: {message}");
         self.allocator.remove_agent(id);
         let mut tasks: Vec<_> = agent.tasks.iter().cloned().collect();
@@ -518,14 +559,7 @@ impl Master {
                 framework.executors.remove(id);
             }
         }
-        // Tell the agent, in case it is still up, that it is no longer
-        // part of the cluster.
-        self.send_message(
-            &agent.pid,
-            &internal::ShutdownMessage {
-                message: Some(message.to_string()),
-            },
-        );
+        Some(agent.pid)
     }
 
     fn connection(&self) -> internal::MasterSlaveConnection {

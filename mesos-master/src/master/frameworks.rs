@@ -553,7 +553,6 @@ impl Master {
             return;
         };
         tracing::info!(framework_id = %id, "Removing framework");
-        let mut agents: BTreeSet<AgentId> = framework.executors.keys().cloned().collect();
         for (task_id, entry) in framework.tasks.drain() {
             let agent_id = AgentId::from(&entry.task.slave_id);
             if let Some(agent) = self.agents.get_mut(&agent_id) {
@@ -562,7 +561,6 @@ impl Master {
                     agent.release(id, &entry.resources);
                 }
             }
-            agents.insert(agent_id);
             let mut task = entry.task;
             if !super::is_terminal(task.state) {
                 task.state = v0::TaskState::TaskKilled as i32;
@@ -573,15 +571,19 @@ impl Master {
             &mut framework.completed_tasks,
             self.config.max_completed_tasks_per_framework,
         );
+        // Every agent is told, as in Mesos: one may run something of the
+        // framework the master does not know of (a launch in flight).
         let message = mesos::wire::mesos::internal::ShutdownFrameworkMessage {
             framework_id: id.to_v0(),
         };
-        for agent_id in agents {
-            if let Some(agent) = self.agents.get_mut(&agent_id) {
-                agent.executors.remove(id);
-                let pid = agent.pid.clone();
-                self.send_message(&pid, &message);
-            }
+        let mut pids = Vec::with_capacity(self.agents.len());
+        for agent in self.agents.values_mut() {
+            agent.executors.remove(id);
+            pids.push(agent.pid.clone());
+        }
+        pids.sort_by_key(|pid| pid.to_string());
+        for pid in pids {
+            self.send_message(&pid, &message);
         }
         self.allocator.remove_framework(id);
         if let Some(link) = framework.link.take() {

@@ -37,7 +37,12 @@ impl Master {
                 return;
             }
         };
+        // A new executor's resources are taken from the offer too, or
+        // they would go back to the allocator and be offered while in use.
         remaining.subtract_all(&resources);
+        if let Some(executor) = &executor {
+            remaining.subtract_all(executor);
+        }
 
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return;

@@ -233,6 +233,10 @@ impl Harness {
         let effects = self.effects();
         let replies = effects.messages_to::<internal::SlaveRegisteredMessage>(&pid);
         assert_eq!(replies.len(), 1, "one SlaveRegisteredMessage: {effects:?}");
+        // A healthy agent answers the ping that follows its registration.
+        for _ in effects.messages_to::<internal::PingSlaveMessage>(&pid) {
+            self.receive(&pid, &internal::PongSlaveMessage {});
+        }
         TestAgent {
             pid,
             id: AgentId::from(&replies[0].slave_id),
@@ -1770,4 +1774,203 @@ fn calls_from_the_wrong_stream_or_an_unknown_framework_are_refused() {
         Err(CallError::BadRequest(_))
     ));
     assert!(h.effects().0.is_empty());
+}
+
+#[test]
+fn a_silent_agent_is_removed_after_the_total_ping_timeout() {
+    // Mesos pings an agent as soon as it registers and removes it when
+    // `max_agent_ping_timeouts` pings in a row went unanswered: 5 × 15 s,
+    // the total_ping_timeout_seconds the agent is told.
+    let mut h = Harness::new();
+    let pid = Upid::new("slave(1)", SocketAddr::from(([10, 0, 1, 1], 5051)));
+    h.receive(&pid, &register_message("agent1.example", "cpus:4;mem:4096"));
+    let effects = h.effects();
+    assert_eq!(
+        effects
+            .messages_to::<internal::PingSlaveMessage>(&pid)
+            .len(),
+        1,
+        "pinged on registration"
+    );
+    let effects = h.advance(Duration::from_millis(74_900));
+    assert_eq!(
+        effects
+            .messages_to::<internal::PingSlaveMessage>(&pid)
+            .len(),
+        4
+    );
+    assert_eq!(h.master.agents().count(), 1);
+    h.advance(Duration::from_millis(200));
+    assert_eq!(h.master.agents().count(), 0);
+}
+
+#[test]
+fn a_disconnected_agent_registering_afresh_replaces_the_old_one() {
+    // An agent that lost its state (a reboot) registers again from the
+    // same address: Mesos removes the old, disconnected agent first.
+    let mut h = Harness::new();
+    let agent = h.register_agent("cpus:4;mem:4096");
+    let framework = h.subscribe(framework_info("fw"));
+    h.running_task(&framework, &agent, "t1", "cpus:1;mem:128");
+    let now = h.now();
+    h.master.exited(&agent.pid, now);
+    h.effects();
+
+    h.receive(
+        &agent.pid,
+        &register_message("agent1.example", "cpus:4;mem:4096"),
+    );
+    let effects = h.effects();
+    let replies = effects.messages_to::<internal::SlaveRegisteredMessage>(&agent.pid);
+    assert_eq!(replies.len(), 1);
+    let new_id = AgentId::from(&replies[0].slave_id);
+    assert_ne!(new_id, agent.id);
+    assert!(
+        effects
+            .messages_to::<internal::ShutdownMessage>(&agent.pid)
+            .is_empty(),
+        "the new agent is not shut down"
+    );
+    let updates = effects.updates(&framework.link);
+    assert_eq!(updates.len(), 1);
+    assert_eq!(state(&updates[0]), TaskState::TaskLost);
+    assert_eq!(reason(&updates[0]), Some(Reason::SlaveRemoved));
+    let agents: Vec<&Agent> = h.master.agents().collect();
+    assert_eq!(agents.len(), 1);
+    assert_eq!(agents[0].id, new_id);
+    assert!(agents[0].connected);
+    assert!(h.master.framework(&framework.id).unwrap().tasks.is_empty());
+
+    // The new agent's resources are offered.
+    let offer = h.offer(&framework);
+    assert_eq!(AgentId::from(&offer.slave_id), new_id);
+    assert_eq!(offered(&offer), res("cpus:4;mem:4096"));
+}
+
+#[test]
+fn every_agent_is_told_to_shut_a_removed_framework_down() {
+    // The master may not know everything an agent runs for a framework
+    // (a launch in flight, an executor it never heard of): Mesos tells
+    // every registered agent.
+    let mut h = Harness::new();
+    let busy = h.register_agent("cpus:4;mem:4096");
+    let idle = h.register_agent("cpus:4;mem:4096");
+    let framework = h.subscribe(framework_info("fw"));
+    h.running_task(&framework, &busy, "t1", "cpus:1;mem:128");
+    h.call(&framework, simple_call(call::Type::Teardown))
+        .unwrap();
+    let effects = h.effects();
+    for agent in [&busy, &idle] {
+        let shutdowns = effects.messages_to::<internal::ShutdownFrameworkMessage>(&agent.pid);
+        assert_eq!(shutdowns.len(), 1, "{agent:?}");
+        assert_eq!(FrameworkId::from(&shutdowns[0].framework_id), framework.id);
+    }
+}
+
+#[test]
+fn a_libprocess_framework_is_linked_and_disconnects_when_its_link_breaks() {
+    let mut h = Harness::new();
+    h.register_agent("cpus:4;mem:4096");
+    let pid: Upid = "scheduler(1)@10.0.9.1:40000".parse().unwrap();
+    let link = FrameworkLink::Libprocess { pid: pid.clone() };
+    let id = h.subscribe_on(framework_info("driver"), &link).unwrap();
+    let effects = h.effects();
+    assert!(
+        effects
+            .0
+            .iter()
+            .any(|e| matches!(e, Effect::Link { to } if to == &pid))
+    );
+    assert_eq!(effects.events_of(&link, event::Type::Subscribed).len(), 1);
+    let framework = TestFramework { id, link };
+    h.offer(&framework);
+    let now = h.now();
+    h.master.exited(&pid, now);
+    let state = h.master.framework(&framework.id).unwrap();
+    assert!(!state.active);
+    assert!(state.link.is_none());
+    assert_eq!(h.master.offers().count(), 0);
+}
+
+#[test]
+fn a_disconnected_agent_is_not_offered_until_it_reregisters() {
+    let mut h = Harness::new();
+    let agent = h.register_agent("cpus:4;mem:4096");
+    let framework = h.subscribe(framework_info("fw"));
+    h.running_task(&framework, &agent, "t1", "cpus:1;mem:128");
+    let offer = h.offer_after(&framework, secs(6));
+    let now = h.now();
+    h.master.exited(&agent.pid, now);
+    let effects = h.effects();
+    assert_eq!(
+        effects.rescinded(&framework.link),
+        vec![OfferId::from(&offer.id)]
+    );
+    assert!(h.advance(secs(10)).offers(&framework.link).is_empty());
+    // Its tasks stay while it may come back.
+    assert!(
+        h.master
+            .framework(&framework.id)
+            .unwrap()
+            .tasks
+            .contains_key(&TaskId::new("t1"))
+    );
+
+    let mut slave = register_message("agent1.example", "cpus:4;mem:4096").slave;
+    slave.id = Some(agent.id.to_v0());
+    let reregister = internal::ReregisterSlaveMessage {
+        slave,
+        version: Some(VERSION.into()),
+        ..Default::default()
+    };
+    h.receive(&agent.pid, &reregister);
+    let effects = h.effects();
+    let replies = effects.messages_to::<internal::SlaveReregisteredMessage>(&agent.pid);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(AgentId::from(&replies[0].slave_id), agent.id);
+    let offers = h.advance(secs(1)).offers(&framework.link);
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offered(&offers[0]), res("cpus:3;mem:3968"));
+}
+
+#[test]
+fn an_executor_is_launched_once_and_its_resources_are_counted() {
+    let mut h = Harness::new();
+    h.register_agent("cpus:4;mem:4096");
+    let framework = h.subscribe(framework_info("fw"));
+    let offer = h.offer(&framework);
+    let executor = v0::ExecutorInfo {
+        executor_id: v0::ExecutorId {
+            value: "exec".into(),
+        },
+        command: Some(v0::CommandInfo {
+            value: Some("./executor".into()),
+            ..Default::default()
+        }),
+        resources: res("cpus:0.5;mem:64").to_wire(),
+        ..Default::default()
+    };
+    let with_executor = |id: &str| {
+        let mut t = task(id, &offer, "cpus:1;mem:128");
+        t.command = None;
+        t.executor = Some(executor.clone());
+        t
+    };
+    let effects = h.accept(
+        &framework,
+        &[&offer.id],
+        vec![with_executor("t1"), with_executor("t2")],
+        None,
+    );
+    let runs = effects.messages::<internal::RunTaskMessage>();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].1.launch_executor, Some(true));
+    assert_eq!(runs[1].1.launch_executor, Some(false));
+    assert_eq!(
+        runs[0].1.task.executor.as_ref().unwrap().framework_id,
+        Some(framework.id.to_v0())
+    );
+    // Two tasks and one executor are in use: the rest comes back.
+    let rest = h.offer_after(&framework, secs(6));
+    assert_eq!(offered(&rest), res("cpus:1.5;mem:3776"));
 }
