@@ -82,6 +82,12 @@ impl Master {
     /// A libprocess message arrived. Agents' messages are handled here;
     /// undecodable or unexpected ones are counted and dropped.
     pub fn receive(&mut self, from: &Upid, name: &str, body: &[u8], now: Now) {
+        // Messages both sides send (KillTaskMessage, ...) are scheduler
+        // messages when they reach the master.
+        if super::libprocess::SCHEDULER_MESSAGES.contains(&name) {
+            self.scheduler_message(from, name, body, now);
+            return;
+        }
         // Required fields are checked as Mesos's C++ parser does: prost
         // alone would fill a missing `slave` with an empty agent.
         fn decode<M>(body: &[u8]) -> Option<M>

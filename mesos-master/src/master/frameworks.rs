@@ -197,7 +197,8 @@ impl Master {
         }
 
         if let Some(id) = requested.filter(|id| self.frameworks.contains_key(id)) {
-            self.resubscribe(id.clone(), info, roles, suppressed, link, now);
+            let force = subscribe.force.unwrap_or(false);
+            self.resubscribe(id.clone(), info, roles, suppressed, link, force, now);
             return Ok(id);
         }
 
@@ -234,7 +235,7 @@ impl Master {
             .add_framework(id.clone(), spec, HashMap::new(), true);
         self.frameworks.insert(id.clone(), framework);
         self.link_framework(&link);
-        self.send_subscribed(&id, &link);
+        self.send_subscribed(&id, &link, false);
         self.allocation_pending = true;
         Ok(id)
     }
@@ -246,6 +247,7 @@ impl Master {
         roles: BTreeSet<String>,
         suppressed: BTreeSet<String>,
         link: FrameworkLink,
+        force: bool,
         now: Now,
     ) {
         info.id = Some(id.to_v0());
@@ -272,7 +274,7 @@ impl Master {
         self.allocator.update_framework(&id, spec);
         self.allocator.activate_framework(&id);
         self.link_framework(&link);
-        self.send_subscribed(&id, &link);
+        self.send_subscribed(&id, &link, !force);
         // Tell the agents where the framework is now.
         let pid = match &link {
             FrameworkLink::Libprocess { pid } => Some(pid.to_string()),
@@ -304,7 +306,10 @@ impl Master {
         }
     }
 
-    fn send_subscribed(&mut self, id: &FrameworkId, link: &FrameworkLink) {
+    /// `SUBSCRIBED`; drivers get `FrameworkReregisteredMessage` when
+    /// `reregistered` (same id, no failover), else
+    /// `FrameworkRegisteredMessage`.
+    fn send_subscribed(&mut self, id: &FrameworkId, link: &FrameworkLink, reregistered: bool) {
         let event = scheduler::Event {
             r#type: Some(event::Type::Subscribed as i32),
             subscribed: Some(event::Subscribed {
@@ -314,6 +319,10 @@ impl Master {
             }),
             ..Default::default()
         };
+        if let FrameworkLink::Libprocess { pid } = link {
+            self.send_driver_event(pid, id.to_v0(), &event, reregistered);
+            return;
+        }
         self.send_event(link, event);
     }
 

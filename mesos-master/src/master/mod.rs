@@ -25,6 +25,7 @@
 
 mod agents;
 mod frameworks;
+mod libprocess;
 mod offers;
 mod tasks;
 
@@ -352,6 +353,16 @@ impl Master {
     }
 
     fn send_event(&mut self, link: &FrameworkLink, event: scheduler::Event) {
+        if let FrameworkLink::Libprocess { pid } = link {
+            let framework_id = self
+                .frameworks
+                .values()
+                .find(|f| f.link.as_ref() == Some(link))
+                .map(|f| f.id.to_v0())
+                .unwrap_or_default();
+            self.send_driver_event(pid, framework_id, &event, false);
+            return;
+        }
         self.effects.push(Effect::Event {
             link: link.clone(),
             event: Box::new(event),
