@@ -240,6 +240,7 @@ impl Master {
         Ok(id)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn resubscribe(
         &mut self,
         id: FrameworkId,

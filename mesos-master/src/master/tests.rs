@@ -1870,7 +1870,7 @@ fn every_agent_is_told_to_shut_a_removed_framework_down() {
 #[test]
 fn a_libprocess_framework_is_linked_and_disconnects_when_its_link_breaks() {
     let mut h = Harness::new();
-    h.register_agent("cpus:4;mem:4096");
+    let agent = h.register_agent("cpus:4;mem:4096");
     let pid: Upid = "scheduler(1)@10.0.9.1:40000".parse().unwrap();
     let link = FrameworkLink::Libprocess { pid: pid.clone() };
     let id = h.subscribe_on(framework_info("driver"), &link).unwrap();
@@ -1881,12 +1881,22 @@ fn a_libprocess_framework_is_linked_and_disconnects_when_its_link_breaks() {
             .iter()
             .any(|e| matches!(e, Effect::Link { to } if to == &pid))
     );
-    assert_eq!(effects.events_of(&link, event::Type::Subscribed).len(), 1);
-    let framework = TestFramework { id, link };
-    h.offer(&framework);
+    // The driver hears FrameworkRegisteredMessage, not a v1 event.
+    let registered = effects.messages::<internal::FrameworkRegisteredMessage>();
+    assert_eq!(registered.len(), 1);
+    assert_eq!(registered[0].0, pid);
+    assert_eq!(FrameworkId::from(&registered[0].1.framework_id), id);
+    assert!(effects.events_of(&link, event::Type::Subscribed).is_empty());
+    // Offers come as ResourceOffersMessage with one agent pid per offer.
+    let offers = h
+        .advance(secs(2))
+        .messages::<internal::ResourceOffersMessage>();
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0].1.offers.len(), offers[0].1.pids.len());
+    assert_eq!(offers[0].1.pids[0], agent.pid.to_string());
     let now = h.now();
     h.master.exited(&pid, now);
-    let state = h.master.framework(&framework.id).unwrap();
+    let state = h.master.framework(&id).unwrap();
     assert!(!state.active);
     assert!(state.link.is_none());
     assert_eq!(h.master.offers().count(), 0);
