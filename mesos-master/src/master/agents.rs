@@ -80,10 +80,16 @@ impl Agent {
 
 impl Master {
     /// A libprocess message arrived. Agents' messages are handled here;
-    /// undecodable or unexpected ones are counted and dropped.
+    /// undecodable or unexpected ones are counted and dropped, and so are
+    /// ones missing a required field, as the C++ parser Mesos uses refuses
+    /// them (prost alone would fill them in: an empty body would register
+    /// an agent).
     pub fn receive(&mut self, from: &Upid, name: &str, body: &[u8], now: Now) {
-        fn decode<M: prost::Message + Default>(body: &[u8]) -> Option<M> {
-            M::decode(body).ok()
+        fn decode<M>(body: &[u8]) -> Option<M>
+        where
+            M: prost::Message + prost_reflect::ReflectMessage + Default,
+        {
+            mesos::wire::decode_checked(body).ok()
         }
         let handled = match name {
             "mesos.internal.RegisterSlaveMessage" => decode(body)
