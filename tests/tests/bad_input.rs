@@ -1,7 +1,8 @@
-//! Bad input against a running master: malformed scheduler calls, calls
-//! out of turn, launches on offers that are gone or someone else's, and
-//! garbage libprocess messages. Each is refused the way Mesos refuses it,
-//! and afterwards the master is healthy and runs a task as before.
+//! Bad input against a running cluster: malformed scheduler calls, calls
+//! out of turn, launches on offers that are gone or someone else's,
+//! garbage libprocess messages, malformed calls to the agent's executor
+//! API. Each is refused the way Mesos refuses it, and afterwards the
+//! cluster is healthy and runs a task as before.
 
 use mesos::wire::mesos::internal::RegisterSlaveMessage;
 use mesos::wire::mesos::v1::framework_info::capability::Type as Capability;
@@ -451,5 +452,96 @@ async fn garbage_libprocess_messages_leave_the_master_alone() {
     );
     assert_eq!(after["slaves"][0]["id"], before["slaves"][0]["id"]);
     assert_eq!(after["frameworks"], serde_json::json!([]));
+    assert_master_unharmed(&cluster).await;
+}
+
+/// A case, its request headers and body, the status and a word of the
+/// answer expected.
+type ExpectedRefusal<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [u8], u16, &'a str);
+
+#[tokio::test]
+async fn malformed_executor_calls_are_refused_by_the_agent() {
+    let cluster = Cluster::start(1).await;
+    let agent = cluster.agents[0].addr;
+    let update_of_unknown = br#"{"type": "UPDATE", "framework_id": {"value": "no-such-framework"},
+        "executor_id": {"value": "no-such-executor"}, "update": {"status": {"task_id": {"value": "t"},
+        "state": "TASK_RUNNING", "source": "SOURCE_EXECUTOR", "uuid": "AAAAAAAAAAAAAAAAAAAAAA=="}}}"#;
+    let subscribe_of_unknown =
+        br#"{"type": "SUBSCRIBE", "framework_id": {"value": "no-such-framework"},
+        "executor_id": {"value": "no-such-executor"}, "subscribe": {}}"#;
+    let cases: [ExpectedRefusal; 8] = [
+        ("missing Content-Type", &[], b"x", 400, "Content-Type"),
+        (
+            "wrong Content-Type",
+            &[("Content-Type", "text/plain")],
+            b"x",
+            415,
+            "Content-Type",
+        ),
+        (
+            "garbage protobuf",
+            &[("Content-Type", PROTOBUF)],
+            b"\xff\xff\xff",
+            400,
+            "Failed to parse",
+        ),
+        // Decodes with prost alone: every field is missing, required ones too.
+        (
+            "empty protobuf",
+            &[("Content-Type", PROTOBUF)],
+            b"",
+            400,
+            "Failed to parse",
+        ),
+        (
+            "garbage JSON",
+            &[("Content-Type", JSON)],
+            b"{\"type\":",
+            400,
+            "JSON",
+        ),
+        (
+            "JSON without ids",
+            &[("Content-Type", JSON)],
+            br#"{"type": "UPDATE"}"#,
+            400,
+            "executor_id",
+        ),
+        (
+            "UPDATE of an unknown executor",
+            &[("Content-Type", JSON)],
+            update_of_unknown,
+            400,
+            "Framework cannot be found",
+        ),
+        (
+            "SUBSCRIBE of an unknown executor",
+            &[("Content-Type", JSON), ("Accept", JSON)],
+            subscribe_of_unknown,
+            400,
+            "Framework cannot be found",
+        ),
+    ];
+    for (case, headers, body, status, says) in cases {
+        let response = http::post(agent, "/api/v1/executor", headers, body.to_vec())
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(
+            response.status.as_u16(),
+            status,
+            "{case}: {}",
+            response.text()
+        );
+        assert!(
+            response.text().contains(says),
+            "{case}: {:?}",
+            response.text()
+        );
+    }
+    let get = http::get(agent, "/api/v1/executor").await.unwrap();
+    assert_eq!(get.status, 405, "GET /api/v1/executor: {}", get.text());
+
+    let health = http::get(agent, "/health").await.unwrap();
+    assert_eq!(health.status, 200, "agent /health: {}", health.text());
     assert_master_unharmed(&cluster).await;
 }
