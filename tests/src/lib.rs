@@ -25,12 +25,12 @@ pub mod framework;
 pub mod http;
 pub mod pymesos;
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -71,9 +71,8 @@ pub fn binary(name: &str) -> PathBuf {
 /// A loopback port nobody listens on right now, and that this process has
 /// not handed out before (tests run in parallel threads).
 pub fn free_port() -> u16 {
-    static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    let handed_out = handed_out.get_or_insert_with(HashSet::new);
     loop {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .and_then(|l| l.local_addr())
@@ -101,17 +100,22 @@ pub fn command(name: &str) -> Command {
 
 /// The login name of the user running the tests (tasks run as it).
 pub fn current_user() -> String {
-    // SAFETY: getuid cannot fail; getpwuid returns null or a pointer into
-    // static storage, read before any other getpw* call on this thread.
-    unsafe {
-        let entry = libc::getpwuid(libc::getuid());
-        if entry.is_null() || (*entry).pw_name.is_null() {
-            return "root".into();
+    static USER: OnceLock<String> = OnceLock::new();
+    USER.get_or_init(|| {
+        // SAFETY: getuid cannot fail; getpwuid returns null or a pointer
+        // into static storage, read at once. The OnceLock makes this the
+        // only getpw* call of the process, so no other thread overwrites it.
+        unsafe {
+            let entry = libc::getpwuid(libc::getuid());
+            if entry.is_null() || (*entry).pw_name.is_null() {
+                return "root".into();
+            }
+            std::ffi::CStr::from_ptr((*entry).pw_name)
+                .to_string_lossy()
+                .into_owned()
         }
-        std::ffi::CStr::from_ptr((*entry).pw_name)
-            .to_string_lossy()
-            .into_owned()
-    }
+    })
+    .clone()
 }
 
 /// A daemon this harness started.
@@ -122,7 +126,7 @@ pub struct Daemon {
     pub addr: SocketAddr,
     /// Its `--work_dir`, if it has one.
     pub work_dir: Option<PathBuf>,
-    /// The file its stderr goes to.
+    /// The file its stdout and stderr go to.
     pub log: PathBuf,
     /// The process; killed (by its PID, nothing else) on drop.
     child: Child,
