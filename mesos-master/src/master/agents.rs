@@ -80,7 +80,10 @@ impl Agent {
 
 impl Master {
     /// A libprocess message arrived. Agents' messages are handled here;
-    /// undecodable or unexpected ones are counted and dropped.
+    /// undecodable or unexpected ones are counted and dropped, and so are
+    /// ones missing a required field, as the C++ parser Mesos uses refuses
+    /// them (prost alone would fill them in: an empty body would register
+    /// an agent).
     pub fn receive(&mut self, from: &Upid, name: &str, body: &[u8], now: Now) {
         // Messages both sides send (KillTaskMessage, ...) are scheduler
         // messages when they reach the master.
@@ -88,8 +91,6 @@ impl Master {
             self.scheduler_message(from, name, body, now);
             return;
         }
-        // Required fields are checked as Mesos's C++ parser does: prost
-        // alone would fill a missing `slave` with an empty agent.
         fn decode<M>(body: &[u8]) -> Option<M>
         where
             M: prost::Message + prost_reflect::ReflectMessage + Default,

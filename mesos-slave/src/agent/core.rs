@@ -384,10 +384,16 @@ impl AgentCore {
         }
     }
 
-    /// A libprocess message arrived.
+    /// A libprocess message arrived. One that does not decode, or lacks a
+    /// required field, is dropped, as the C++ parser Mesos uses refuses it
+    /// (prost alone would fill it in: an empty `SlaveRegisteredMessage`
+    /// would register the agent under an empty id).
     pub fn message(&mut self, from: &Upid, name: &str, body: &[u8], now: Instant) {
-        fn decode<M: Message + Default>(name: &str, body: &[u8]) -> Option<M> {
-            match M::decode(body) {
+        fn decode<M>(name: &str, body: &[u8]) -> Option<M>
+        where
+            M: Message + prost_reflect::ReflectMessage + Default,
+        {
+            match mesos::wire::decode_checked(body) {
                 Ok(m) => Some(m),
                 Err(e) => {
                     tracing::warn!("Dropping malformed {name}: {e}");

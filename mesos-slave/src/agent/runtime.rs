@@ -400,7 +400,7 @@ impl AgentHttp {
             Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
         };
         let call: v1e::Call = if content_type == PROTOBUF {
-            match v1e::Call::decode(body.as_ref()) {
+            match mesos::wire::decode_checked::<v1e::Call>(body.as_ref()) {
                 Ok(call) => call,
                 Err(_) => {
                     return text(

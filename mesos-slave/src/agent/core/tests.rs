@@ -328,3 +328,21 @@ fn malformed_messages_are_dropped() {
     core.message(&master(), "mesos.internal.NoSuchMessage", b"", t0);
     assert!(core.drain().is_empty());
 }
+
+#[test]
+fn messages_missing_required_fields_are_dropped() {
+    let t0 = Instant::now();
+    let mut core = AgentCore::new(config(), agent_pid(), 0.0);
+    core.start(t0);
+    core.tick(t0 + Duration::from_secs(1));
+    core.drain();
+    // An empty body decodes with prost alone, as an empty agent id.
+    core.message(
+        &master(),
+        "mesos.internal.SlaveRegisteredMessage",
+        b"",
+        t0 + Duration::from_secs(1),
+    );
+    assert_eq!(core.state(), AgentState::Disconnected);
+    assert_eq!(core.agent_id(), None);
+}
