@@ -319,6 +319,16 @@ fn allocatable(q: &Quantities, mins: &[Vec<(usize, i64)>]) -> bool {
     mins.is_empty() || mins.iter().any(|m| q.contains(m))
 }
 
+/// The part of `available` allocatable to `role`, or `None` if that is
+/// all of it.
+fn allocatable_part(available: &Resources, role: &str) -> Option<Resources> {
+    if available.iter().all(|r| r.is_allocatable_to(role)) {
+        None
+    } else {
+        Some(available.allocatable_to(role))
+    }
+}
+
 /// `resources` with allocation roles cleared.
 fn unallocated(resources: &Resources) -> Resources {
     if resources.iter().all(|r| r.allocation_role.is_none()) {
@@ -1198,11 +1208,13 @@ impl Allocator {
             let Some(role) = roles.get_mut(r) else {
                 continue;
             };
-            let mut candidates = agent.available.allocatable_to(&role.name);
-            if candidates.is_empty() {
+            // `None` while everything available is allocatable to the role
+            // (no other role's reservations): then nothing is copied.
+            let mut part = allocatable_part(&agent.available, &role.name);
+            if part.as_ref().is_some_and(Resources::is_empty) {
                 continue;
             }
-            let mut q = names.known_quantities(&candidates);
+            let mut q = names.known_quantities(part.as_ref().unwrap_or(&agent.available));
             *epoch += 1;
             let mut cursor = role.frameworks.cursor(*epoch);
             while let Some(f) = role.frameworks.next(&mut cursor) {
@@ -1216,16 +1228,18 @@ impl Allocator {
                     .min_allocatable
                     .get(&*role.name)
                     .unwrap_or(&*min_allocatable);
-                if !allocatable(&q, mins) || fw.is_filtered(a, r, &candidates) {
+                let candidates = part.as_ref().unwrap_or(&agent.available);
+                if !allocatable(&q, mins) || fw.is_filtered(a, r, candidates) {
                     continue;
                 }
 
-                let offered = mem::take(&mut candidates);
-                if offered.len() == agent.available.len() {
-                    agent.available = Resources::new();
-                } else {
-                    agent.available -= &offered;
-                }
+                let offered = match part.take() {
+                    None => mem::take(&mut agent.available),
+                    Some(p) => {
+                        agent.available -= &p;
+                        p
+                    }
+                };
                 match agent.held_index(&fw.id, &role.name) {
                     Some(i) => agent.held[i].resources += &offered,
                     None => {
@@ -1255,11 +1269,11 @@ impl Allocator {
                 if agent.available.is_empty() {
                     break;
                 }
-                candidates = agent.available.allocatable_to(&role.name);
-                if candidates.is_empty() {
+                part = allocatable_part(&agent.available, &role.name);
+                if part.as_ref().is_some_and(Resources::is_empty) {
                     break;
                 }
-                q = names.known_quantities(&candidates);
+                q = names.known_quantities(part.as_ref().unwrap_or(&agent.available));
             }
         }
     }
