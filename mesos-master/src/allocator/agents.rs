@@ -241,13 +241,17 @@ impl Allocator {
                 self.next_filter_id += 1;
                 if let Some(fw) = self.frameworks.get_mut(f) {
                     if fw.spec.roles.contains(&role) {
+                        let expires = now.checked_add(timeout).unwrap_or(now);
                         fw.filters.entry(a).or_default().push(Filter {
                             id,
+                            expires,
                             role: r,
                             resources: part,
                         });
-                        let expires = now.checked_add(timeout).unwrap_or(now + MAX_REFUSE);
                         self.expiries.push(Reverse((expires, id, f, a)));
+                        if self.expiries.len() >= self.compact_expiries_at {
+                            self.compact_expiries();
+                        }
                     }
                 }
             }

@@ -109,6 +109,9 @@ pub const DEFAULT_ALLOCATION_INTERVAL: Duration = Duration::from_secs(1);
 /// this, as Mesos does.
 pub const MAX_REFUSE: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
+/// `expiries` is never swept below this size.
+const MIN_EXPIRIES_COMPACTION: usize = 4096;
+
 /// How the allocator is set up; mirrors the master flags it depends on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AllocatorConfig {
@@ -231,6 +234,7 @@ impl Agent {
 #[derive(Debug)]
 struct Filter {
     id: u64,
+    expires: Instant,
     role: u32,
     resources: Resources,
 }
@@ -310,6 +314,10 @@ pub struct Allocator {
     /// Entries of filters removed early stay until their time and are then
     /// ignored.
     expiries: BinaryHeap<Reverse<(Instant, u64, u32, u32)>>,
+    /// Size of `expiries` at which stale entries are swept out, so that
+    /// frameworks that decline for long and revive often do not grow it
+    /// without bound.
+    compact_expiries_at: usize,
     next_filter_id: u64,
     rng: SplitMix64,
     /// Distinguishes sorter walks.
@@ -389,6 +397,7 @@ impl Allocator {
             dirty: Vec::new(),
             all_dirty: false,
             expiries: BinaryHeap::new(),
+            compact_expiries_at: MIN_EXPIRIES_COMPACTION,
             next_filter_id: 0,
             rng: SplitMix64::new(config.seed),
             epoch: 0,
@@ -599,6 +608,23 @@ impl Allocator {
     /// [`Allocator::next_filter_expiry`].
     pub fn has_pending_work(&self) -> bool {
         self.all_dirty || !self.dirty.is_empty()
+    }
+
+    /// Rebuilds `expiries` from the filters in force.
+    fn compact_expiries(&mut self) {
+        let live: Vec<_> = self
+            .frameworks
+            .iter()
+            .flat_map(|(f, fw)| {
+                fw.filters.iter().flat_map(move |(&a, filters)| {
+                    filters
+                        .iter()
+                        .map(move |x| Reverse((x.expires, x.id, f, a)))
+                })
+            })
+            .collect();
+        self.expiries = BinaryHeap::from(live);
+        self.compact_expiries_at = (2 * self.expiries.len()).max(MIN_EXPIRIES_COMPACTION);
     }
 
     /// No later than the first time a filter expires, if any; a cycle at

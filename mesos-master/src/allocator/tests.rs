@@ -295,6 +295,34 @@ fn revive_of_one_role_keeps_other_roles_filters() {
 }
 
 #[test]
+fn declining_for_long_and_reviving_often_keeps_bookkeeping_bounded() {
+    let mut al = allocator();
+    al.add_framework(fid("f"), spec(&["r"]), HashMap::new(), true);
+    al.add_agent(aid("a"), res("cpus:4;mem:1024"), HashMap::new());
+    let t = base();
+    for i in 0..20_000 {
+        let now = t + Duration::from_millis(i);
+        let offers = al.allocate(now);
+        assert_eq!(offers.len(), 1, "revived at {i}");
+        decline_all(&mut al, &offers, Some(secs(3600)), now);
+        al.revive_offers(&fid("f"), None);
+    }
+    assert!(
+        al.expiries.len() <= MIN_EXPIRIES_COMPACTION,
+        "{}",
+        al.expiries.len()
+    );
+    // The one filter in force still expires on time.
+    let now = t + secs(100);
+    let offers = al.allocate(now);
+    decline_all(&mut al, &offers, Some(secs(10)), now);
+    al.compact_expiries();
+    assert_eq!(al.expiries.len(), 1);
+    assert!(al.allocate(now + secs(9)).is_empty());
+    assert_eq!(al.allocate(now + secs(10)).len(), 1);
+}
+
+#[test]
 fn suppress_stops_offers_and_revive_restores_them() {
     let mut al = allocator();
     al.add_framework(fid("f"), spec(&["r"]), HashMap::new(), true);
