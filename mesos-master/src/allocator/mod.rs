@@ -498,6 +498,10 @@ impl Allocator {
         for role in self.roles.values_mut() {
             role.frameworks.refresh(&self.totals);
         }
+        // This is Mesos's second (fair share) stage. Quota would add a first
+        // pass over the same candidates offering only to roles below their
+        // guarantees, and make this one hold back the headroom the
+        // remaining guarantees need.
         let mut out = Vec::new();
         for a in candidates {
             self.allocate_agent(a, &mut out);
@@ -586,7 +590,7 @@ impl Allocator {
                 out.push(Allocation {
                     framework_id: fw.id.clone(),
                     agent_id: agent.id.clone(),
-                    role: role.name.to_string(),
+                    role: String::from(&*role.name),
                     resources,
                 });
 
