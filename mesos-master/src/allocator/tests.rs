@@ -463,6 +463,26 @@ fn weights_shift_the_split() {
 }
 
 #[test]
+fn a_parent_weight_applies_to_its_subtree() {
+    let mut al = allocator();
+    al.update_weights(&[("a".into(), 3.0)]);
+    for (f, role) in [("fx", "a/x"), ("fy", "a/y"), ("fb", "b")] {
+        al.add_framework(fid(f), spec(&[role]), HashMap::new(), true);
+    }
+    for i in 0..80 {
+        al.add_agent(
+            aid(&format!("agent-{i}")),
+            res("cpus:1;mem:1024"),
+            HashMap::new(),
+        );
+    }
+    let offers = al.allocate(base());
+    let count = |role: &str| offers.iter().filter(|o| o.role == role).count();
+    // `a` weighs three times `b`; inside `a` the two children split evenly.
+    assert_eq!((count("a/x"), count("a/y"), count("b")), (30, 30, 20));
+}
+
+#[test]
 fn weights_changed_at_runtime_apply_to_the_next_cycle() {
     let mut al = allocator();
     al.add_framework(fid("fa"), spec(&["a"]), HashMap::new(), true);
