@@ -230,6 +230,9 @@ impl Allocator {
             {
                 if let Some(set) = self.untracked.get_mut(framework) {
                     set.remove(&a);
+                    if set.is_empty() {
+                        self.untracked.remove(framework);
+                    }
                 }
             }
             self.mark_dirty(a);
