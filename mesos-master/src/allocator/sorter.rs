@@ -23,7 +23,7 @@
 //! yields each active client once, in the order of the tree when it started,
 //! like iterating over Mesos's `sort()` result.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -69,12 +69,12 @@ impl Totals {
 }
 
 /// A node's position among its siblings. Shares are non-negative, so the
-/// bits of the `f64` order like the value.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// bits of the `f64` order like the value; `rank` orders like the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     share: u64,
     count: u64,
-    path: Arc<str>,
+    rank: u64,
     node: NodeId,
 }
 
@@ -88,8 +88,13 @@ struct Node {
     leaf: Option<(u32, bool)>,
     /// Internal nodes and active leaves among the children, in DRF order.
     children: BTreeSet<Key>,
-    /// All children, active or not; an internal node with none is removed.
-    child_count: u32,
+    /// All children, active or not, by path; an internal node with none is
+    /// removed.
+    names: BTreeMap<Arc<str>, NodeId>,
+    /// Among siblings, ranks order like paths, so that ties are broken by
+    /// path (as in Mesos) with an integer comparison. They are spread over
+    /// `u64` and renumbered when two neighbours leave no gap.
+    rank: u64,
     /// Scalar allocation of the subtree.
     alloc: Quantities,
     /// How many allocations the subtree was chosen for (the tie-breaker).
@@ -145,14 +150,15 @@ impl Sorter {
             parent: ROOT,
             leaf: None,
             children: BTreeSet::new(),
-            child_count: 0,
+            names: BTreeMap::new(),
+            rank: 0,
             alloc: Quantities::default(),
             count: 0,
             weight: DEFAULT_WEIGHT,
             key: Key {
                 share: 0,
                 count: 0,
-                path: Arc::from(""),
+                rank: 0,
                 node: ROOT,
             },
             in_set: false,
@@ -194,7 +200,7 @@ impl Sorter {
         Key {
             share: share.to_bits(),
             count: n.count,
-            path: n.path.clone(),
+            rank: n.rank,
             node: id,
         }
     }
@@ -206,11 +212,11 @@ impl Sorter {
         if n.key == key {
             return;
         }
-        let (parent, in_set, old) = (n.parent, n.in_set, n.key.clone());
+        let (parent, in_set, old) = (n.parent, n.in_set, n.key);
         if in_set {
             let siblings = &mut self.node_mut(parent).children;
             siblings.remove(&old);
-            siblings.insert(key.clone());
+            siblings.insert(key);
         }
         self.node_mut(id).key = key;
     }
@@ -221,7 +227,7 @@ impl Sorter {
         if n.in_set == in_set {
             return;
         }
-        let (parent, key) = (n.parent, n.key.clone());
+        let (parent, key) = (n.parent, n.key);
         let siblings = &mut self.node_mut(parent).children;
         if in_set {
             siblings.insert(key);
@@ -244,14 +250,15 @@ impl Sorter {
             parent,
             leaf,
             children: BTreeSet::new(),
-            child_count: 0,
+            names: BTreeMap::new(),
+            rank: 0,
             alloc: Quantities::default(),
             count: 0,
             weight,
             key: Key {
                 share: 0,
                 count: 0,
-                path: path.clone(),
+                rank: 0,
                 node: 0,
             },
             in_set: false,
@@ -267,12 +274,50 @@ impl Sorter {
                 (self.nodes.len() - 1) as NodeId
             }
         };
+        self.paths.insert(path.clone(), id);
+        self.place(id, parent, path, totals);
         self.node_mut(id).key = self.key_of(id, totals);
-        self.node_mut(parent).child_count += 1;
-        self.paths.insert(path, id);
         let sortable = self.node(id).sortable();
         self.set_in_set(id, sortable);
         id
+    }
+
+    /// Lists new node `id` among its parent's children and gives it a rank
+    /// between its neighbours by path.
+    fn place(&mut self, id: NodeId, parent: NodeId, path: Arc<str>, totals: &Totals) {
+        let names = &mut self.node_mut(parent).names;
+        names.insert(path.clone(), id);
+        let before = names
+            .range::<str, _>((Bound::Unbounded, Bound::Excluded(&*path)))
+            .next_back()
+            .map(|(_, &n)| n);
+        let after = names
+            .range::<str, _>((Bound::Excluded(&*path), Bound::Unbounded))
+            .next()
+            .map(|(_, &n)| n);
+        let low = before.map_or(0, |n| self.node(n).rank);
+        let high = after.map_or(u64::MAX, |n| self.node(n).rank);
+        if high - low >= 2 {
+            self.node_mut(id).rank = low + (high - low) / 2;
+        } else {
+            self.renumber(parent, totals);
+        }
+    }
+
+    /// Spreads the ranks of `parent`'s children evenly again.
+    fn renumber(&mut self, parent: NodeId, totals: &Totals) {
+        let children: Vec<NodeId> = self.node(parent).names.values().copied().collect();
+        let step = u64::MAX / (children.len() as u64 + 1);
+        self.node_mut(parent).children.clear();
+        for (i, &c) in children.iter().enumerate() {
+            self.node_mut(c).rank = step * (i as u64 + 1);
+            let key = self.key_of(c, totals);
+            let n = self.node_mut(c);
+            n.key = key;
+            if n.in_set {
+                self.node_mut(parent).children.insert(key);
+            }
+        }
     }
 
     /// Adds `client` at `path`, inactive, with no allocation. Adding a
@@ -358,12 +403,12 @@ impl Sorter {
         loop {
             self.set_in_set(id, false);
             let parent = self.node(id).parent;
-            self.node_mut(parent).child_count -= 1;
             let path = self.node(id).path.clone();
+            self.node_mut(parent).names.remove(&path);
             self.paths.remove(&path);
             self.node_mut(id).children.clear();
             self.free.push(id);
-            if parent == ROOT || self.node(parent).child_count > 0 {
+            if parent == ROOT || !self.node(parent).names.is_empty() {
                 break;
             }
             id = parent;
@@ -487,7 +532,7 @@ impl Sorter {
             };
             let found = range
                 .find(|k| self.node(k.node).visited != cursor.epoch)
-                .cloned();
+                .copied();
             match found {
                 None => {
                     let node = *node;
@@ -584,6 +629,35 @@ mod tests {
         assert!(!s.is_active(3) && s.contains(3));
         s.remove(2, &t);
         assert_eq!(s.sorted(), [1]);
+    }
+
+    #[test]
+    fn ties_follow_paths_through_renumbering() {
+        let mut names = Names::default();
+        let t = totals(&mut names, "cpus:10");
+        let mut s = Sorter::new(false);
+        // Each new path sorts between "a" and the previous one, halving
+        // the same gap every time until the ranks are spread again.
+        let mut paths = vec!["a".to_string(), "b".to_string()];
+        for i in 0..150 {
+            paths.push(format!("{}b", "a".repeat(i + 1)));
+        }
+        for (c, p) in paths.iter().enumerate() {
+            s.add(c as u32, p, &t);
+            s.activate(c as u32);
+        }
+        s.refresh(&t);
+        let mut want: Vec<(String, u32)> = paths
+            .iter()
+            .enumerate()
+            .map(|(c, p)| (p.clone(), c as u32))
+            .collect();
+        want.sort();
+        let want: Vec<u32> = want.into_iter().map(|(_, c)| c).collect();
+        assert_eq!(s.sorted(), want);
+        // Shares still come first.
+        s.allocated(0, &q(&mut names, "cpus:1"), &t);
+        assert_eq!(s.sorted().last(), Some(&0));
     }
 
     #[test]
