@@ -759,4 +759,245 @@ mod tests {
         s.refresh(&t);
         assert_eq!(s.sorted(), [2, 1]);
     }
+
+    /// The sorter's tree kept naively and sorted from scratch on every
+    /// query: the oracle for the property test.
+    #[derive(Default)]
+    struct Model {
+        /// Client id to (path, active, cpus held, allocation count).
+        clients: HashMap<u32, (String, bool, i64, u64)>,
+        /// Internal nodes by path, with their allocation counts.
+        internal: HashMap<String, u64>,
+        weights: HashMap<String, f64>,
+    }
+
+    const PATHS: [&str; 7] = ["a", "b", "a/x", "a/y", "a/x/z", "b/w", "c"];
+
+    fn under(path: &str, prefix: &str) -> bool {
+        path == prefix || path.starts_with(&format!("{prefix}/"))
+    }
+
+    fn parent_of(path: &str) -> &str {
+        path.rfind('/').map_or("", |i| &path[..i])
+    }
+
+    impl Model {
+        fn add(&mut self, id: u32, path: &str) {
+            let parts: Vec<&str> = path.split('/').collect();
+            for i in 1..parts.len() {
+                let prefix = parts[..i].join("/");
+                if !self.internal.contains_key(&prefix) {
+                    // A client there becomes a virtual leaf; the new
+                    // internal node keeps its count.
+                    let count = self
+                        .clients
+                        .values()
+                        .find(|c| c.0 == prefix)
+                        .map_or(0, |c| c.3);
+                    self.internal.insert(prefix, count);
+                }
+            }
+            self.clients.insert(id, (path.to_string(), false, 0, 0));
+        }
+
+        fn remove(&mut self, id: u32) {
+            if self.clients.remove(&id).is_none() {
+                return;
+            }
+            loop {
+                let empty: Vec<String> = self
+                    .internal
+                    .keys()
+                    .filter(|p| {
+                        !self
+                            .clients
+                            .values()
+                            .any(|c| c.0 == **p || parent_of(&c.0) == p.as_str())
+                            && !self.internal.keys().any(|q| parent_of(q) == p.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                if empty.is_empty() {
+                    break;
+                }
+                for p in empty {
+                    self.internal.remove(&p);
+                }
+            }
+        }
+
+        fn allocate(&mut self, id: u32, cpus: i64) {
+            let Some(c) = self.clients.get_mut(&id) else {
+                return;
+            };
+            c.2 += cpus;
+            c.3 += 1;
+            let path = c.0.clone();
+            for (p, count) in self.internal.iter_mut() {
+                if under(&path, p) {
+                    *count += 1;
+                }
+            }
+        }
+
+        fn key(&self, held: i64, weight: f64, count: u64, total: i64) -> (u64, u64) {
+            // Held in cpus, the total in fixed point, as the sorter keeps them.
+            let share = if held > 0 && total > 0 {
+                (held * 1000) as f64 / total as f64
+            } else {
+                0.0
+            };
+            ((share / weight).to_bits(), count)
+        }
+
+        /// Active clients in DRF order under internal node `prefix` ("" is
+        /// the root).
+        fn order(&self, prefix: &str, total: i64, out: &mut Vec<u32>) {
+            let weight = |p: &str| self.weights.get(p).copied().unwrap_or(1.0);
+            let mut children: Vec<(u64, u64, String, Option<u32>)> = Vec::new();
+            for (p, &count) in &self.internal {
+                if parent_of(p) == prefix {
+                    let held = self
+                        .clients
+                        .values()
+                        .filter(|c| under(&c.0, p))
+                        .map(|c| c.2)
+                        .sum();
+                    let (share, count) = self.key(held, weight(p), count, total);
+                    children.push((share, count, p.clone(), None));
+                }
+            }
+            for (&id, (p, active, held, count)) in &self.clients {
+                if !active {
+                    continue;
+                }
+                if self.internal.contains_key(p) {
+                    if p == prefix {
+                        let (share, count) = self.key(*held, 1.0, *count, total);
+                        children.push((share, count, format!("{p}/."), Some(id)));
+                    }
+                } else if parent_of(p) == prefix {
+                    let (share, count) = self.key(*held, weight(p), *count, total);
+                    children.push((share, count, p.clone(), Some(id)));
+                }
+            }
+            children.sort();
+            for (_, _, path, client) in children {
+                match client {
+                    Some(id) => out.push(id),
+                    None => self.order(&path, total, out),
+                }
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum SorterOp {
+        Add(u32),
+        Remove(u32),
+        Activate(u32),
+        Deactivate(u32),
+        Allocate(u32, i64),
+        Unallocate(u32, i64),
+        Weight(usize, u8),
+        Total(i64),
+        Walk,
+    }
+
+    fn sorter_op() -> impl proptest::strategy::Strategy<Value = SorterOp> {
+        use proptest::prelude::*;
+        let c = 0u32..PATHS.len() as u32;
+        prop_oneof![
+            c.clone().prop_map(SorterOp::Add),
+            c.clone().prop_map(SorterOp::Add),
+            c.clone().prop_map(SorterOp::Remove),
+            c.clone().prop_map(SorterOp::Activate),
+            c.clone().prop_map(SorterOp::Activate),
+            c.clone().prop_map(SorterOp::Deactivate),
+            (c.clone(), 1i64..4).prop_map(|(c, n)| SorterOp::Allocate(c, n)),
+            (c.clone(), 1i64..4).prop_map(|(c, n)| SorterOp::Allocate(c, n)),
+            (c, 1i64..4).prop_map(|(c, n)| SorterOp::Unallocate(c, n)),
+            (0..PATHS.len(), 1u8..4).prop_map(|(p, w)| SorterOp::Weight(p, w)),
+            (50i64..200).prop_map(SorterOp::Total),
+            Just(SorterOp::Walk),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matches_a_tree_sorted_from_scratch(
+            ops in proptest::collection::vec(sorter_op(), 1..80)
+        ) {
+            let mut names = Names::default();
+            let mut t = totals(&mut names, "cpus:100");
+            let mut s = Sorter::new(true);
+            let mut m = Model::default();
+            let mut epoch = 0;
+            for op in ops {
+                match op {
+                    SorterOp::Add(c) => {
+                        if !m.clients.contains_key(&c) {
+                            s.add(c, PATHS[c as usize], &t);
+                            m.add(c, PATHS[c as usize]);
+                        }
+                    }
+                    SorterOp::Remove(c) => {
+                        s.remove(c, &t);
+                        m.remove(c);
+                    }
+                    SorterOp::Activate(c) | SorterOp::Deactivate(c) => {
+                        let on = matches!(op, SorterOp::Activate(_));
+                        if let Some(x) = m.clients.get_mut(&c) {
+                            x.1 = on;
+                            if on {
+                                s.activate(c)
+                            } else {
+                                s.deactivate(c)
+                            }
+                        }
+                    }
+                    SorterOp::Allocate(c, n) => {
+                        if m.clients.contains_key(&c) {
+                            s.allocated(c, &q(&mut names, &format!("cpus:{n}")), &t);
+                            m.allocate(c, n);
+                        }
+                    }
+                    SorterOp::Unallocate(c, n) => {
+                        if let Some(x) = m.clients.get_mut(&c) {
+                            let n = n.min(x.2);
+                            if n > 0 {
+                                x.2 -= n;
+                                s.unallocated(c, &q(&mut names, &format!("cpus:{n}")), &t);
+                            }
+                        }
+                    }
+                    SorterOp::Weight(p, w) => {
+                        s.set_weight(PATHS[p], w as f64, &t);
+                        m.weights.insert(PATHS[p].to_string(), w as f64);
+                    }
+                    SorterOp::Total(n) => {
+                        t.total = q(&mut names, &format!("cpus:{n}"));
+                        t.generation += 1;
+                    }
+                    SorterOp::Walk => {
+                        s.refresh(&t);
+                        let before = s.sorted();
+                        epoch += 1;
+                        let mut cursor = s.cursor(epoch);
+                        let mut seen = Vec::new();
+                        while let Some(c) = s.next(&mut cursor) {
+                            seen.push(c);
+                            s.allocated(c, &q(&mut names, "cpus:1"), &t);
+                            m.allocate(c, 1);
+                        }
+                        proptest::prop_assert_eq!(seen, before, "a walk keeps the order it started with");
+                    }
+                }
+                s.refresh(&t);
+                let mut want = Vec::new();
+                m.order("", t.total.get(0), &mut want);
+                proptest::prop_assert_eq!(s.sorted(), want, "after {:?}", op);
+            }
+        }
+    }
 }
