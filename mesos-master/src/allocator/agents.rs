@@ -172,7 +172,9 @@ impl Allocator {
     /// ignored. A `refuse` longer than zero installs a filter: until
     /// `now + max(refuse, allocation_interval)` (at most [`MAX_REFUSE`]) the
     /// framework is not offered, for that role on that agent, anything
-    /// these resources contain.
+    /// these resources contain. `None` means no filter, as for rescinded
+    /// offers and finished tasks; a `DECLINE` without `Filters` means
+    /// [`DEFAULT_REFUSE`](super::DEFAULT_REFUSE).
     pub fn recover_resources(
         &mut self,
         framework: &FrameworkId,

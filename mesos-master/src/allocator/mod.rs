@@ -105,6 +105,11 @@ pub const DEFAULT_MIN_ALLOCATABLE_RESOURCES: &str = "cpus:0.01|mem:32";
 /// Mesos's `--allocation_interval` default.
 pub const DEFAULT_ALLOCATION_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The refusal Mesos applies to a `DECLINE` that carries no `Filters`
+/// (`Filters.refuse_seconds` defaults to 5); the master passes it to
+/// [`Allocator::recover_resources`] in that case.
+pub const DEFAULT_REFUSE: Duration = Duration::from_secs(5);
+
 /// The longest a refusal filter lasts; longer `refuse_seconds` are cut to
 /// this, as Mesos does.
 pub const MAX_REFUSE: Duration = Duration::from_secs(365 * 24 * 60 * 60);
