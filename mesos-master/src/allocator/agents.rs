@@ -163,6 +163,87 @@ impl Allocator {
         }
     }
 
+    /// Applies the outcome of operations on resources a framework holds on
+    /// an agent (Mesos's `updateAllocation`): an `ACCEPT` that reserves,
+    /// unreserves, creates or destroys volumes turns `from` into `to`.
+    /// Both carry the allocation role they are held under (or none, for the
+    /// role the framework holds resources under there); the agent's total
+    /// changes the same way. The master computes `to` with the resources
+    /// algebra. Returns `false`, changing nothing, if the framework does not
+    /// hold `from` there.
+    pub fn update_allocation(
+        &mut self,
+        framework: &FrameworkId,
+        agent: &AgentId,
+        from: &Resources,
+        to: &Resources,
+    ) -> bool {
+        let (Some(&a), Some(&f)) = (
+            self.agent_index.get(agent),
+            self.framework_index.get(framework),
+        ) else {
+            return false;
+        };
+        let ag = self.agents.get(a).expect("indexed agent exists");
+        let mut held_roles = ag.held.iter().filter(|h| h.framework == *framework);
+        let default_role = match (held_roles.next(), held_roles.next()) {
+            (Some(h), None) => h.role.to_string(),
+            _ => self.default_role(f),
+        };
+        let from = split_by_role(from, &default_role);
+        let to = split_by_role(to, &default_role);
+        let [(role, from)] = &from[..] else {
+            tracing::warn!(framework_id = %framework, agent_id = %agent,
+                "allocation update across roles; ignored");
+            return false;
+        };
+        let to = match &to[..] {
+            [] => Resources::new(),
+            [(r, to)] if r == role => to.clone(),
+            _ => {
+                tracing::warn!(framework_id = %framework, agent_id = %agent,
+                    "allocation update across roles; ignored");
+                return false;
+            }
+        };
+        let Some(i) = ag.held_index(framework, role) else {
+            return false;
+        };
+        if !ag.held[i].resources.contains(from) {
+            return false;
+        }
+        let mut total = ag.total.clone();
+        total -= from;
+        total += &to;
+        let (old_q, new_q) = (self.quantities(from), self.quantities(&to));
+        let total_q = self.quantities(&total);
+        let ag = self.agents.get_mut(a).expect("indexed agent exists");
+        let h = &mut ag.held[i];
+        h.resources -= from;
+        h.resources += &to;
+        let r = h.role_index;
+        let emptied = h.resources.is_empty();
+        if emptied {
+            ag.held.swap_remove(i);
+        }
+        ag.has_gpu = total.gpus().is_some_and(|g| g > 0.0);
+        ag.total = total;
+        self.totals.total.sub(&ag.total_q);
+        self.totals.total.add(&total_q);
+        self.totals.generation += 1;
+        ag.total_q = total_q;
+        self.role_sorter
+            .reallocated(r, &old_q, &new_q, &self.totals);
+        if let Some(role) = self.roles.get_mut(r) {
+            role.frameworks.reallocated(f, &old_q, &new_q, &self.totals);
+        }
+        if emptied {
+            self.count_held(f, r, a, -1);
+            self.untrack_role_if_unused(f, r);
+        }
+        true
+    }
+
     /// Takes back resources a framework held on an agent: a declined or
     /// rescinded offer, or the resources of a finished task.
     ///

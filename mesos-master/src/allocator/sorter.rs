@@ -471,6 +471,28 @@ impl Sorter {
         }
     }
 
+    /// Replaces `old` by `new` in what `client` holds without counting an
+    /// allocation (an operation changed the shape of held resources).
+    pub(crate) fn reallocated(
+        &mut self,
+        client: u32,
+        old: &Quantities,
+        new: &Quantities,
+        totals: &Totals,
+    ) {
+        let Some(&leaf) = self.clients.get(&client) else {
+            return;
+        };
+        let mut n = leaf;
+        while n != ROOT {
+            let node = self.node_mut(n);
+            node.alloc.sub(old);
+            node.alloc.add(new);
+            self.rekey(n, totals);
+            n = self.node(n).parent;
+        }
+    }
+
     /// The scalar allocation of `client`.
     pub(crate) fn allocation(&self, client: u32) -> Option<&Quantities> {
         self.clients.get(&client).map(|&l| &self.node(l).alloc)
