@@ -697,9 +697,10 @@ impl Allocator {
         out
     }
 
-    /// The weighted dominant share of a role (Mesos's
-    /// `allocator/mesos/roles/<role>/shares/dominant`, before weighting it
-    /// is divided by the role's weight).
+    /// A role's dominant share divided by its weight, the value roles are
+    /// ordered by (its whole subtree counts). Mesos's
+    /// `allocator/mesos/roles/<role>/shares/dominant` metric is this times
+    /// the weight.
     pub fn role_share(&self, role: &str) -> Option<f64> {
         let &r = self.role_index.get(role)?;
         self.role_sorter.share(r, &self.totals)
