@@ -698,9 +698,8 @@ impl Allocator {
     }
 
     /// A role's dominant share divided by its weight, the value roles are
-    /// ordered by (its whole subtree counts). Mesos's
-    /// `allocator/mesos/roles/<role>/shares/dominant` metric is this times
-    /// the weight.
+    /// ordered by (its whole subtree counts): Mesos's
+    /// `allocator/mesos/roles/<role>/shares/dominant` metric.
     pub fn role_share(&self, role: &str) -> Option<f64> {
         let &r = self.role_index.get(role)?;
         self.role_sorter.share(r, &self.totals)
