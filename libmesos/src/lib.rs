@@ -27,6 +27,7 @@ pub mod flags;
 pub mod http_scheduler;
 pub mod ids;
 pub mod logging;
+pub mod metrics;
 pub mod process;
 pub mod resources;
 pub mod upid;

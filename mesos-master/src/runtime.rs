@@ -58,6 +58,8 @@ pub(crate) enum Input {
     Weights(Vec<(String, f64)>),
     /// Read the master's state.
     Read(Box<dyn FnOnce(&Master) + Send>),
+    /// Take a metrics snapshot.
+    Metrics(oneshot::Sender<Vec<(String, f64)>>),
 }
 
 /// A handle on a running master: how the HTTP API reaches it.
@@ -96,6 +98,23 @@ impl MasterHandle {
     }
 }
 
+/// The master's `/metrics/snapshot` keys, for the libprocess instance's
+/// metrics.
+struct MetricsSource(MasterHandle);
+
+impl mesos::metrics::Source for MetricsSource {
+    fn snapshot(&self) -> mesos::metrics::SourceFuture {
+        let handle = self.0.clone();
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            if !handle.send(Input::Metrics(reply)) {
+                return Vec::new();
+            }
+            answer.await.unwrap_or_default()
+        })
+    }
+}
+
 /// The current time. The runtime is the one place of the master that
 /// reads the clock; the core and the allocator are handed it.
 #[allow(clippy::disallowed_methods)]
@@ -128,6 +147,9 @@ pub fn start(
         Arc::new(crate::api::Api::new(handle.clone())),
     );
     transport.delegate(&config.pid.id);
+    transport
+        .metrics()
+        .add(Arc::new(MetricsSource(handle.clone())));
     let tick = config
         .allocation_interval
         .min(crate::master::HOUSEKEEPING_INTERVAL);
@@ -136,6 +158,9 @@ pub fn start(
         transport,
         inputs,
         streams: HashMap::new(),
+        started: now().instant,
+        allocation_run: mesos::metrics::Timer::default(),
+        queued: (0, 0),
     };
     tokio::spawn(runtime.run(mailbox, receiver, tick));
     handle
@@ -156,6 +181,12 @@ struct Runtime {
     inputs: mpsc::UnboundedSender<Input>,
     /// Open HTTP event streams by `Mesos-Stream-Id`.
     streams: HashMap<String, Stream>,
+    /// For `master/uptime_secs`.
+    started: Instant,
+    /// `allocator/mesos/allocation_run_ms`.
+    allocation_run: mesos::metrics::Timer,
+    /// Messages and requests waiting, as of the last batch.
+    queued: (usize, usize),
 }
 
 /// Inputs handled before the effects are carried out and the allocator is
@@ -181,8 +212,9 @@ impl Runtime {
                     Some(input) => self.input(input),
                     None => return,
                 },
-                _ = ticker.tick() => self.master.tick(now()),
+                _ = ticker.tick() => self.tick(),
             }
+            self.queued = (mailbox.len(), inputs.len());
             for _ in 0..BATCH {
                 let mut progressed = false;
                 if let Ok(event) = mailbox.try_recv() {
@@ -198,10 +230,41 @@ impl Runtime {
                 }
             }
             if self.master.allocation_pending() {
-                self.master.tick(now());
+                self.tick();
             }
             self.perform();
         }
+    }
+
+    /// [`Master::tick`], timing the allocation cycle if one ran.
+    #[allow(clippy::disallowed_methods)]
+    fn tick(&mut self) {
+        let runs = self.master.metrics().allocation_runs;
+        let started = Instant::now();
+        self.master.tick(now());
+        if self.master.metrics().allocation_runs != runs {
+            self.allocation_run.record(started.elapsed());
+        }
+    }
+
+    /// The master's metrics: the core's, and the runtime's own.
+    #[allow(clippy::disallowed_methods)]
+    fn metrics(&self) -> Vec<(String, f64)> {
+        let mut values = Vec::new();
+        self.master.metrics_snapshot(&mut values);
+        values.push(("master/elected".into(), 1.0));
+        values.push((
+            "master/uptime_secs".into(),
+            self.started.elapsed().as_secs_f64(),
+        ));
+        let (messages, requests) = self.queued;
+        values.push(("master/event_queue_messages".into(), messages as f64));
+        values.push(("master/event_queue_dispatches".into(), 0.0));
+        values.push(("master/event_queue_http_requests".into(), requests as f64));
+        values.push(("allocator/mesos/event_queue_dispatches".into(), 0.0));
+        self.allocation_run
+            .publish("allocator/mesos/allocation_run_ms", &mut values);
+        values
     }
 
     fn process_event(&mut self, event: ProcessEvent) {
@@ -262,6 +325,9 @@ impl Runtime {
                 }
             }
             Input::Read(read) => read(&self.master),
+            Input::Metrics(reply) => {
+                let _ = reply.send(self.metrics());
+            }
             Input::Weights(weights) => self.master.update_weights(&weights),
         }
     }

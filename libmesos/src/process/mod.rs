@@ -182,6 +182,8 @@ struct Inner {
     delegate: RwLock<Option<String>>,
     /// Outbound connections, one per peer address.
     peers: Mutex<HashMap<SocketAddr, outbound::Peer>>,
+    /// What the processes here publish on `/metrics/snapshot`.
+    metrics: crate::metrics::Metrics,
 }
 
 impl Transport {
@@ -205,8 +207,13 @@ impl Transport {
                 routes: RwLock::default(),
                 delegate: RwLock::default(),
                 peers: Mutex::default(),
+                metrics: crate::metrics::Metrics::new(),
             }),
         };
+        transport.route(
+            "metrics",
+            Arc::new(crate::metrics::MetricsApi::new(transport.metrics().clone())),
+        );
         tokio::spawn(server::serve(transport.clone(), listener));
         Ok(transport)
     }
@@ -220,6 +227,12 @@ impl Transport {
     /// advertising another, or when bound to 0.0.0.0).
     pub fn bound_address(&self) -> SocketAddr {
         self.inner.bound
+    }
+
+    /// The metrics the processes of this instance publish (libprocess's
+    /// `metrics` process: `/metrics/snapshot`).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     /// The UPID of process `id` on this instance.

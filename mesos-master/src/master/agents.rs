@@ -97,6 +97,7 @@ impl Master {
         {
             mesos::wire::decode_checked(body).ok()
         }
+        self.metrics.count_agent_message(name);
         let handled = match name {
             "mesos.internal.RegisterSlaveMessage" => decode(body)
                 .map(|m| self.register_agent(from, m, now))
@@ -125,6 +126,8 @@ impl Master {
                     .map(|m| {
                         let id = AgentId::from(&m.slave_id);
                         if self.agents.get(&id).is_some_and(|a| &a.pid == from) {
+                            self.metrics.bump("slave_removals");
+                            self.metrics.bump("slave_removals/reason_unregistered");
                             self.remove_agent(&id, "Agent unregistered", false, now);
                         }
                     })
@@ -201,6 +204,7 @@ impl Master {
             last_ping: now.instant,
         };
         self.agents.insert(id.clone(), agent);
+        self.metrics.bump("slave_registrations");
         self.allocator.add_agent(id.clone(), total, HashMap::new());
         self.effects.push(super::Effect::Link { to: from.clone() });
         let reply = internal::SlaveRegisteredMessage {
@@ -237,6 +241,7 @@ impl Master {
         let admitted = !self.agents.contains_key(&id);
         if let Some(agent) = self.agents.get_mut(&id) {
             tracing::info!(agent_id = %id, pid = %from, "Agent re-registered");
+            self.metrics.bump("slave_reregistrations");
             agent.pid = from.clone();
             agent.connected = true;
             agent.ponged = true;
@@ -248,6 +253,7 @@ impl Master {
             // An agent this master does not know (it restarted with no
             // registry): admit it with its tasks.
             tracing::info!(agent_id = %id, pid = %from, "Admitting re-registering agent");
+            self.metrics.bump("slave_reregistrations");
             let mut used: HashMap<FrameworkId, Resources> = HashMap::new();
             for task in &message.tasks {
                 if !is_terminal(task.state)
@@ -427,8 +433,10 @@ impl Master {
     fn executor_message(&mut self, message: internal::ExecutorToFrameworkMessage) {
         let fid = FrameworkId::from(&message.framework_id);
         let Some(link) = self.frameworks.get(&fid).and_then(|f| f.link.clone()) else {
+            self.metrics.bump("invalid_executor_to_framework_messages");
             return;
         };
+        self.metrics.bump("valid_executor_to_framework_messages");
         let event = scheduler::Event {
             r#type: Some(event::Type::Message as i32),
             message: Some(event::Message {
@@ -487,6 +495,8 @@ impl Master {
         }
         for id in unreachable {
             self.metrics.agent_removals += 1;
+            self.metrics.bump("slave_removals");
+            self.metrics.bump("slave_removals/reason_unhealthy");
             self.remove_agent(&id, "health check timed out", true, now);
         }
     }
@@ -557,7 +567,7 @@ impl Master {
                 entry.task.statuses.push(status.clone());
                 entry.latest_status = Some(status.clone());
             }
-            self.count_terminal(status.state);
+            self.count_terminal(&status);
             self.forward_master_update(&fid, status);
             self.forget_task(&fid, &tid, now);
         }

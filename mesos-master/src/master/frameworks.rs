@@ -173,6 +173,7 @@ impl Master {
         link: FrameworkLink,
         now: Now,
     ) -> Result<FrameworkId, CallError> {
+        self.metrics.count_call(call);
         let subscribe = call
             .subscribe
             .as_ref()
@@ -378,6 +379,7 @@ impl Master {
                 }
             }));
         }
+        self.metrics.count_call(&call);
         match call_type {
             call::Type::Subscribe | call::Type::Unknown => unreachable!("handled above"),
             call::Type::Teardown => {

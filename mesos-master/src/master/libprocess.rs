@@ -155,6 +155,7 @@ impl Master {
     pub(super) fn scheduler_message(&mut self, from: &Upid, name: &str, body: &[u8], now: Now) {
         let link = FrameworkLink::Libprocess { pid: from.clone() };
         if name == "mesos.internal.DeactivateFrameworkMessage" {
+            self.metrics.bump("messages_deactivate_framework");
             match decode_checked::<internal::DeactivateFrameworkMessage>(body) {
                 Ok(m) => {
                     let id = FrameworkId::from(&m.framework_id);
@@ -196,6 +197,7 @@ impl Master {
 
     fn drop_invalid(&mut self, from: &Upid, name: &str, error: &str) {
         self.metrics.invalid_messages += 1;
+        self.metrics.bump("dropped_messages");
         tracing::warn!("Dropping invalid '{name}' from {from}: {error}");
     }
 

@@ -26,6 +26,7 @@
 mod agents;
 mod frameworks;
 mod libprocess;
+mod metrics;
 mod offers;
 mod tasks;
 
@@ -42,6 +43,7 @@ use crate::allocator::{Allocator, AllocatorConfig};
 
 pub use agents::Agent;
 pub use frameworks::{Framework, FrameworkLink};
+pub use metrics::Metrics;
 pub use offers::Offer;
 
 /// The master's version, reported everywhere Mesos reports it.
@@ -141,25 +143,6 @@ pub enum CallError {
     Forbidden(String),
 }
 
-/// Counters behind `/metrics/snapshot`.
-#[derive(Debug, Default, Clone)]
-pub struct Metrics {
-    /// Offers sent.
-    pub offers_sent: u64,
-    /// Offers declined.
-    pub offers_declined: u64,
-    /// Offers rescinded.
-    pub offers_rescinded: u64,
-    /// Tasks per terminal state name (`TASK_FINISHED` → count).
-    pub tasks_terminal: HashMap<String, u64>,
-    /// Status updates received from agents.
-    pub status_updates_received: u64,
-    /// Messages that could not be decoded or were invalid.
-    pub invalid_messages: u64,
-    /// Agents removed after missing pings.
-    pub agent_removals: u64,
-}
-
 /// The master state machine.
 pub struct Master {
     config: MasterConfig,
@@ -253,6 +236,7 @@ impl Master {
     pub fn allocate(&mut self, now: Now) {
         self.allocation_pending = false;
         self.last_allocation = Some(now.instant);
+        self.metrics.allocation_runs += 1;
         let allocations = self.allocator.allocate(now.instant);
         self.send_offers(allocations, now);
     }

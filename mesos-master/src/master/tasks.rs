@@ -233,7 +233,7 @@ impl Master {
             message,
             now,
         );
-        self.count_terminal(state as i32);
+        self.count_terminal(&status);
         self.forward_master_update(framework_id, status);
     }
 
@@ -276,13 +276,19 @@ impl Master {
         }
     }
 
-    pub(super) fn count_terminal(&mut self, state: i32) {
-        if is_terminal(state) {
+    /// Counts a task reaching a terminal state (Mesos's `master/tasks_*`
+    /// and, when the status has a reason, the per-reason counter).
+    pub(super) fn count_terminal(&mut self, status: &v0::TaskStatus) {
+        if is_terminal(status.state) {
             *self
                 .metrics
                 .tasks_terminal
-                .entry(state_name(state).to_string())
+                .entry(state_name(status.state).to_string())
                 .or_default() += 1;
+            if status.reason.is_some() {
+                self.metrics
+                    .task_state(status.state, status.source, status.reason);
+            }
         }
     }
 
@@ -300,14 +306,17 @@ impl Master {
         let Some(agent_id) = update.slave_id.as_ref().map(AgentId::from) else {
             tracing::warn!("Dropping status update without agent id from {from}");
             self.metrics.invalid_messages += 1;
+            self.metrics.bump("invalid_status_updates");
             return;
         };
         if self.agents.get(&agent_id).is_none_or(|a| &a.pid != from) {
             tracing::warn!(agent_id = %agent_id, "Ignoring status update from {from}: not the registered agent");
+            self.metrics.bump("invalid_status_updates");
             return;
         }
         let Some(framework) = self.frameworks.get_mut(&framework_id) else {
             tracing::warn!(framework_id = %framework_id, "Ignoring status update for unknown framework");
+            self.metrics.bump("invalid_status_updates");
             return;
         };
         let latest = update.latest_state.unwrap_or(update.status.state);
@@ -317,6 +326,8 @@ impl Master {
         }
         status.slave_id = Some(agent_id.to_v0());
         let mut recover = None;
+        let mut terminal = None;
+        let known = framework.tasks.contains_key(&task_id);
         if let Some(entry) = framework.tasks.get_mut(&task_id) {
             let was_terminal = is_terminal(entry.task.state);
             // A terminal state is final: a late or retried older update
@@ -342,12 +353,19 @@ impl Master {
                 recover = Some(entry.resources.clone());
             }
             if is_terminal(latest) && !was_terminal {
-                *self
-                    .metrics
-                    .tasks_terminal
-                    .entry(state_name(latest).to_string())
-                    .or_default() += 1;
+                terminal = Some(v0::TaskStatus {
+                    state: latest,
+                    ..status.clone()
+                });
             }
+        }
+        self.metrics.bump(if known {
+            "valid_status_updates"
+        } else {
+            "invalid_status_updates"
+        });
+        if let Some(status) = terminal {
+            self.count_terminal(&status);
         }
         if let Some(resources) = recover {
             if let Some(agent) = self.agents.get_mut(&agent_id) {
@@ -384,6 +402,7 @@ impl Master {
         now: Now,
     ) -> Result<(), CallError> {
         if ack.uuid.len() != 16 {
+            self.metrics.bump("invalid_status_update_acknowledgements");
             return Err(CallError::BadRequest(format!(
                 "Failed to validate scheduler::Call: Not a valid UUID: {} bytes",
                 ack.uuid.len()
@@ -393,8 +412,10 @@ impl Master {
         let task_id = TaskId::from(&ack.task_id);
         let Some(agent_pid) = self.agents.get(&agent_id).map(|a| a.pid.clone()) else {
             tracing::warn!(agent_id = %agent_id, "Cannot send acknowledgement: unknown agent");
+            self.metrics.bump("invalid_status_update_acknowledgements");
             return Ok(());
         };
+        self.metrics.bump("valid_status_update_acknowledgements");
         let terminal_acked = self
             .frameworks
             .get(framework_id)
@@ -577,8 +598,10 @@ impl Master {
     pub(super) fn framework_message(&mut self, framework_id: &FrameworkId, message: call::Message) {
         let agent_id = AgentId::from(&message.slave_id);
         let Some(pid) = self.agents.get(&agent_id).map(|a| a.pid.clone()) else {
+            self.metrics.bump("invalid_framework_to_executor_messages");
             return;
         };
+        self.metrics.bump("valid_framework_to_executor_messages");
         let message = internal::FrameworkToExecutorMessage {
             slave_id: message.slave_id,
             framework_id: framework_id.to_v0(),

@@ -1984,3 +1984,98 @@ fn an_executor_is_launched_once_and_its_resources_are_counted() {
     let rest = h.offer_after(&framework, secs(6));
     assert_eq!(offered(&rest), res("cpus:1.5;mem:3776"));
 }
+
+fn snapshot(master: &Master) -> HashMap<String, f64> {
+    let mut values = Vec::new();
+    master.metrics_snapshot(&mut values);
+    values.into_iter().collect()
+}
+
+#[test]
+fn metrics_follow_agents_frameworks_and_tasks() {
+    let mut h = Harness::new();
+    let before = snapshot(&h.master);
+    assert_eq!(before["master/slaves_active"], 0.0);
+    assert_eq!(before["master/cpus_total"], 0.0);
+    assert_eq!(before["master/cpus_percent"], 0.0);
+    assert_eq!(before["master/messages_register_slave"], 0.0);
+    assert_eq!(before["master/tasks_finished"], 0.0);
+
+    let agent = h.register_agent("cpus:4;mem:4096;disk:1000");
+    let framework = h.subscribe(framework_info("metrics"));
+    let offer = h.offer(&framework);
+    let m = snapshot(&h.master);
+    assert_eq!(m["master/slaves_active"], 1.0);
+    assert_eq!(m["master/slaves_connected"], 1.0);
+    assert_eq!(m["master/slave_registrations"], 1.0);
+    assert_eq!(m["master/messages_register_slave"], 1.0);
+    assert_eq!(m["master/messages_register_framework"], 1.0);
+    assert_eq!(m["master/frameworks_active"], 1.0);
+    assert_eq!(m["master/frameworks_connected"], 1.0);
+    assert_eq!(m["master/outstanding_offers"], 1.0);
+    assert_eq!(m["master/cpus_total"], 4.0);
+    assert_eq!(m["master/mem_total"], 4096.0);
+    assert_eq!(m["master/cpus_used"], 0.0);
+    assert!(m["allocator/mesos/allocation_runs"] >= 1.0);
+    assert_eq!(
+        m["allocator/mesos/resources/cpus/offered_or_allocated"],
+        4.0
+    );
+    assert_eq!(m["allocator/mesos/roles/*/shares/dominant"], 1.0);
+
+    h.launch(&framework, &offer, "t1", "cpus:1;mem:1024");
+    let m = snapshot(&h.master);
+    assert_eq!(m["master/messages_launch_tasks"], 1.0);
+    assert_eq!(m["master/tasks_staging"], 1.0);
+    assert_eq!(m["master/cpus_used"], 1.0);
+    assert_eq!(m["master/cpus_percent"], 0.25);
+    assert_eq!(m["master/outstanding_offers"], 0.0);
+
+    h.update(
+        &agent,
+        &framework,
+        "t1",
+        TaskState::TaskRunning,
+        Some(uuid("t1", 1)),
+    );
+    assert_eq!(snapshot(&h.master)["master/tasks_running"], 1.0);
+    assert_eq!(snapshot(&h.master)["master/tasks_staging"], 0.0);
+
+    let mut failed = status_update_message(
+        &agent,
+        &framework,
+        "t1",
+        TaskState::TaskFailed,
+        Some(uuid("t1", 2)),
+    );
+    failed.update.status.source = Some(v0::task_status::Source::Executor as i32);
+    failed.update.status.reason = Some(v0::task_status::Reason::CommandExecutorFailed as i32);
+    h.receive(&agent.pid, &failed);
+    h.effects();
+    let m = snapshot(&h.master);
+    assert_eq!(m["master/tasks_running"], 0.0);
+    assert_eq!(m["master/tasks_failed"], 1.0);
+    assert_eq!(
+        m["master/task_failed/source_executor/reason_command_executor_failed"],
+        1.0
+    );
+    assert_eq!(m["master/messages_status_update"], 2.0);
+    assert_eq!(m["master/valid_status_updates"], 2.0);
+    assert_eq!(m["master/cpus_used"], 0.0);
+
+    // A status update for a task the master does not know is invalid.
+    h.update(
+        &agent,
+        &framework,
+        "nope",
+        TaskState::TaskRunning,
+        Some(uuid("nope", 1)),
+    );
+    assert_eq!(snapshot(&h.master)["master/invalid_status_updates"], 1.0);
+
+    h.call(&framework, simple_call(call::Type::Teardown))
+        .unwrap();
+    let m = snapshot(&h.master);
+    assert_eq!(m["master/messages_unregister_framework"], 1.0);
+    assert_eq!(m["master/frameworks_active"], 0.0);
+}

@@ -1,0 +1,92 @@
+//! `/metrics/snapshot` and `/metrics` on a real master: the Mesos keys
+//! exist and move when agents, frameworks and tasks come and go.
+
+use mesos_e2e::{Cluster, http};
+use serde_json::Value;
+
+async fn snapshot(addr: std::net::SocketAddr) -> Value {
+    let response = http::get(addr, "/metrics/snapshot")
+        .await
+        .expect("GET /metrics/snapshot");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    response.json()
+}
+
+fn value(snapshot: &Value, key: &str) -> f64 {
+    snapshot[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {key:?} in {snapshot:#}"))
+}
+
+#[tokio::test]
+async fn master_metrics_move_with_the_cluster() {
+    let cluster = Cluster::start(1).await;
+    let master = cluster.master.addr;
+
+    let before = snapshot(master).await;
+    for key in [
+        "master/elected",
+        "master/uptime_secs",
+        "master/slaves_active",
+        "master/frameworks_active",
+        "master/tasks_running",
+        "master/tasks_finished",
+        "master/cpus_total",
+        "master/cpus_used",
+        "master/mem_total",
+        "master/messages_register_slave",
+        "master/dropped_messages",
+        "allocator/mesos/allocation_runs",
+        "allocator/mesos/allocation_run_ms",
+        "allocator/mesos/allocation_run_ms/p99",
+        "system/cpus_total",
+        "system/mem_total_bytes",
+        "system/load_1min",
+    ] {
+        value(&before, key);
+    }
+    assert_eq!(value(&before, "master/elected"), 1.0);
+    assert_eq!(value(&before, "master/slaves_active"), 1.0);
+    assert_eq!(value(&before, "master/slave_registrations"), 1.0);
+    assert!(value(&before, "master/cpus_total") > 0.0);
+    assert_eq!(value(&before, "master/tasks_finished"), 0.0);
+
+    let output = cluster.mesos_execute(&[
+        "--name=metrics",
+        "--command=true",
+        "--resources=cpus:0.1;mem:32",
+    ]);
+    assert!(output.status.success(), "mesos-execute: {output:?}");
+
+    let after = snapshot(master).await;
+    assert_eq!(value(&after, "master/tasks_finished"), 1.0);
+    assert_eq!(value(&after, "master/messages_register_framework"), 1.0);
+    assert_eq!(value(&after, "master/messages_launch_tasks"), 1.0);
+    assert!(value(&after, "master/messages_status_update") >= 2.0);
+    assert!(value(&after, "master/valid_status_updates") >= 2.0);
+    assert!(
+        value(&after, "master/uptime_secs") > value(&before, "master/uptime_secs"),
+        "uptime moves"
+    );
+
+    // JSONP, as the WebUI reads it.
+    let response = http::get(master, "/metrics/snapshot?jsonp=cb")
+        .await
+        .expect("GET jsonp");
+    assert_eq!(response.header("content-type"), Some("text/javascript"));
+    assert!(response.text().starts_with("cb({"), "{}", response.text());
+
+    // A bad timeout is refused.
+    let response = http::get(master, "/metrics/snapshot?timeout=soon")
+        .await
+        .expect("GET bad timeout");
+    assert_eq!(response.status, 400, "{}", response.text());
+
+    // The same figures for Prometheus.
+    let response = http::get(master, "/metrics").await.expect("GET /metrics");
+    assert_eq!(response.status, 200);
+    let text = response.text();
+    assert!(text.contains("\nmaster_tasks_finished 1\n"), "{text}");
+    assert!(text.contains("# TYPE master_elected gauge\nmaster_elected 1\n"));
+}
