@@ -18,33 +18,44 @@ use mesos::wire::mesos::v1::scheduler::{Call, call, event};
 use mesos_e2e::framework::{Framework, event_type, scalar};
 use mesos_e2e::{Cluster, http};
 
+/// Our executor on the libprocess protocol.
 const EXECUTOR: &str = env!("CARGO_BIN_EXE_libprocess-test-executor");
 
-fn executor_info() -> v1::ExecutorInfo {
+/// The command of [`EXECUTOR`].
+fn test_executor() -> v1::CommandInfo {
+    v1::CommandInfo {
+        shell: Some(false),
+        value: Some(EXECUTOR.into()),
+        arguments: vec!["libprocess-test-executor".into()],
+        ..Default::default()
+    }
+}
+
+fn executor_info(command: &v1::CommandInfo) -> v1::ExecutorInfo {
     v1::ExecutorInfo {
         r#type: Some(v1::executor_info::Type::Custom as i32),
         executor_id: v1::ExecutorId {
             value: "driver-executor".into(),
         },
         name: Some("libprocess test executor".into()),
-        command: Some(v1::CommandInfo {
-            shell: Some(false),
-            value: Some(EXECUTOR.into()),
-            arguments: vec!["libprocess-test-executor".into()],
-            ..Default::default()
-        }),
+        command: Some(command.clone()),
         resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
         ..Default::default()
     }
 }
 
-fn task(id: &str, agent: &v1::AgentId, data: Option<&'static [u8]>) -> v1::TaskInfo {
+fn task(
+    id: &str,
+    agent: &v1::AgentId,
+    executor: &v1::CommandInfo,
+    data: Option<&'static [u8]>,
+) -> v1::TaskInfo {
     v1::TaskInfo {
         name: id.into(),
         task_id: v1::TaskId { value: id.into() },
         agent_id: agent.clone(),
         resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
-        executor: Some(executor_info()),
+        executor: Some(executor_info(executor)),
         data: data.map(Bytes::from_static),
         ..Default::default()
     }
@@ -103,6 +114,12 @@ async fn next_message(mailbox: &mut tokio::sync::mpsc::UnboundedReceiver<Process
 
 #[tokio::test]
 async fn libprocess_executor_runs_tasks_talks_and_shuts_down() {
+    custom_executor_scenario(&test_executor()).await;
+}
+
+/// The scenario, for any executor `command` that behaves as
+/// `libprocess-test-executor` does and prints the same lines.
+async fn custom_executor_scenario(command: &v1::CommandInfo) {
     let cluster = Cluster::start(1).await;
     let agent_addr = cluster.agents[0].addr;
     let mut framework =
@@ -114,8 +131,8 @@ async fn libprocess_executor_runs_tasks_talks_and_shuts_down() {
         .launch(
             &offer.id,
             vec![
-                task("long", &agent_id, None),
-                task("short", &agent_id, Some(b"finish")),
+                task("long", &agent_id, command, None),
+                task("short", &agent_id, command, Some(b"finish")),
             ],
         )
         .await;
