@@ -1,7 +1,10 @@
-//! The agent's state machine: messages from the master, calls from
-//! executors, process exits and the passing of time go in; the messages,
-//! launches, kills and executor events to carry out come out as
-//! [`Effect`]s. No I/O, no clock of its own: time is an argument.
+//! The agent's state machine: messages from the master and from
+//! libprocess executors, v1 executor API calls, process exits and the
+//! passing of time go in; the messages, launches, kills and executor events
+//! to carry out come out as [`Effect`]s. No I/O, no clock of its own: time
+//! is an argument. Executors speak either protocol (`executor_api` for the
+//! v1 HTTP API, `executor_driver` for libmesos's `MesosExecutorDriver`);
+//! the rest of the core reaches them through their [`ExecutorLink`].
 //!
 //! ```text
 //! Disconnected ──SlaveRegistered/SlaveReregistered──> Running
