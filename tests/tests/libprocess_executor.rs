@@ -159,33 +159,10 @@ async fn custom_executor_scenario(command: &v1::CommandInfo) {
         );
     }
 
-    // A framework message reaches the executor, and its answer comes back.
-    framework
-        .call(Call {
-            r#type: Some(call::Type::Message as i32),
-            message: Some(call::Message {
-                agent_id: agent_id.clone(),
-                executor_id: v1::ExecutorId {
-                    value: "driver-executor".into(),
-                },
-                data: Bytes::from_static(b"ping"),
-            }),
-            ..Default::default()
-        })
-        .await;
-    let answer = framework
-        .next("MESSAGE from the executor", |e| {
-            event_type(e) == event::Type::Message
-        })
-        .await
-        .message
-        .expect("MESSAGE carries `message`");
-    assert_eq!(answer.data, &b"echo: ping"[..]);
-    assert_eq!(answer.executor_id.value, "driver-executor");
-    assert_eq!(answer.agent_id, agent_id);
-
     // A stray peer poses as the executor: its registration is answered
-    // with a shutdown, its update and a garbage body go nowhere.
+    // with a shutdown, its update and a garbage body go nowhere. Posing
+    // as the master, its kill and shutdown are ignored too (the executor
+    // answers the framework message below and is killed only once).
     let stray = Transport::bind(&BindConfig::loopback(0))
         .await
         .expect("bind the stray peer");
@@ -245,6 +222,57 @@ async fn custom_executor_scenario(command: &v1::CommandInfo) {
         "mesos.internal.StatusUpdateMessage",
         Bytes::from_static(b"\x0a\xff\xff"),
     );
+
+    stray.send_message(
+        &stray_pid,
+        &agent_pid,
+        &msg::KillTaskMessage {
+            framework_id: v0::FrameworkId {
+                value: framework.id.value.clone(),
+            },
+            task_id: v0::TaskId {
+                value: "long".into(),
+            },
+            kill_policy: None,
+        },
+    );
+    stray.send_message(
+        &stray_pid,
+        &agent_pid,
+        &msg::ShutdownExecutorMessage {
+            executor_id: Some(v0::ExecutorId {
+                value: "driver-executor".into(),
+            }),
+            framework_id: Some(v0::FrameworkId {
+                value: framework.id.value.clone(),
+            }),
+        },
+    );
+
+    // A framework message reaches the executor, and its answer comes back.
+    framework
+        .call(Call {
+            r#type: Some(call::Type::Message as i32),
+            message: Some(call::Message {
+                agent_id: agent_id.clone(),
+                executor_id: v1::ExecutorId {
+                    value: "driver-executor".into(),
+                },
+                data: Bytes::from_static(b"ping"),
+            }),
+            ..Default::default()
+        })
+        .await;
+    let answer = framework
+        .next("MESSAGE from the executor", |e| {
+            event_type(e) == event::Type::Message
+        })
+        .await
+        .message
+        .expect("MESSAGE carries `message`");
+    assert_eq!(answer.data, &b"echo: ping"[..]);
+    assert_eq!(answer.executor_id.value, "driver-executor");
+    assert_eq!(answer.agent_id, agent_id);
 
     // Killing the long task: its next update is the executor's
     // TASK_KILLED (the stray TASK_FINISHED never got through).
@@ -356,6 +384,13 @@ async fn custom_executor_scenario(command: &v1::CommandInfo) {
         !stdout.contains("unknown acknowledgement") && !stdout.contains("unexpected"),
         "{stdout}"
     );
+    for once in ["killed long", "shutdown"] {
+        assert_eq!(
+            lines.iter().filter(|l| **l == once).count(),
+            1,
+            "'{once}' more than once:\n{stdout}"
+        );
+    }
 
     // The agent is unharmed and tells the executor's story.
     let health = http::get(agent_addr, "/health")

@@ -424,6 +424,27 @@ impl AgentCore {
             }
         }
         let short = name.strip_prefix("mesos.internal.").unwrap_or(name);
+        // As in Mesos, what launches, kills or stops is taken only from the
+        // master the agent registered with (acknowledgements also come
+        // from old scheduler drivers, so only other masters' are dropped):
+        // a stray peer must not disturb executors or tasks.
+        let master_only = matches!(
+            short,
+            "RunTaskMessage"
+                | "RunTaskGroupMessage"
+                | "KillTaskMessage"
+                | "ShutdownFrameworkMessage"
+                | "ShutdownExecutorMessage"
+                | "ShutdownMessage"
+        ) || (short == "StatusUpdateAcknowledgementMessage"
+            && from.id.starts_with("master"));
+        if master_only && *from != self.master {
+            tracing::warn!(
+                "Ignoring {short} from {from} because it is not the expected master: {}",
+                self.master
+            );
+            return;
+        }
         match short {
             "SlaveRegisteredMessage" => {
                 if let Some(m) = decode::<msg::SlaveRegisteredMessage>(name, body) {

@@ -938,3 +938,67 @@ fn libprocess_executor_exit_is_reported_to_the_master() {
     );
     assert!(updates(&core.drain()).is_empty());
 }
+
+#[test]
+fn master_messages_from_anyone_else_are_ignored() {
+    let t0 = Instant::now();
+    let mut core = with_driver_executor(t0);
+    let f1 = v0::FrameworkId { value: "F1".into() };
+    let e1 = v0::ExecutorId { value: "E1".into() };
+    let kill = msg::KillTaskMessage {
+        framework_id: f1.clone(),
+        task_id: v0::TaskId { value: "t1".into() },
+        kill_policy: None,
+    }
+    .encode_to_vec();
+    let shutdown_executor = msg::ShutdownExecutorMessage {
+        executor_id: Some(e1.clone()),
+        framework_id: Some(f1.clone()),
+    }
+    .encode_to_vec();
+    let shutdown_framework = msg::ShutdownFrameworkMessage {
+        framework_id: f1.clone(),
+    }
+    .encode_to_vec();
+    let ack = msg::StatusUpdateAcknowledgementMessage {
+        slave_id: v0::SlaveId { value: "S1".into() },
+        framework_id: f1,
+        task_id: v0::TaskId { value: "t1".into() },
+        uuid: uuid_bytes(),
+    }
+    .encode_to_vec();
+    let other_master: Upid = "master@127.0.0.1:5999".parse().unwrap();
+    let cases: [(&Upid, &str, &[u8]); 6] = [
+        (&stranger(), "mesos.internal.KillTaskMessage", &kill),
+        (
+            &stranger(),
+            "mesos.internal.ShutdownExecutorMessage",
+            &shutdown_executor,
+        ),
+        (
+            &stranger(),
+            "mesos.internal.ShutdownFrameworkMessage",
+            &shutdown_framework,
+        ),
+        (&stranger(), "mesos.internal.ShutdownMessage", b""),
+        (
+            &other_master,
+            "mesos.internal.StatusUpdateAcknowledgementMessage",
+            &ack,
+        ),
+        (&executor_pid(), "mesos.internal.KillTaskMessage", &kill),
+    ];
+    for (from, name, body) in cases {
+        core.message(from, name, body, t0);
+        assert!(core.drain().is_empty(), "{name} from {from} was taken");
+    }
+    assert_eq!(core.state(), AgentState::Running);
+    run_custom_task(&mut core, "t2", t0);
+    // From the master, the same kill reaches the executor.
+    core.message(&master(), "mesos.internal.KillTaskMessage", &kill, t0);
+    let effects = core.drain();
+    assert_eq!(
+        sent_to(&effects, &executor_pid(), "mesos.internal.KillTaskMessage").len(),
+        1
+    );
+}
