@@ -359,6 +359,30 @@ mod tests {
     }
 
     #[test]
+    fn checkpointing_executors_learn_how_long_to_wait_for_the_agent() {
+        let mut info = command_executor_info(&framework(), &task("true"), Path::new("/x"));
+        info.shutdown_grace_period = Some(v0::DurationInfo {
+            nanoseconds: 30_000_000_000,
+        });
+        let pid: Upid = "slave(1)@10.0.0.1:5051".parse().unwrap();
+        let env = executor_environment(&ExecutorEnvironment {
+            executor: &info,
+            directory: Path::new("/w/sandbox"),
+            agent_id: "S0",
+            agent_pid: &pid,
+            checkpoint: true,
+            shutdown_grace_period: Duration::from_secs(5),
+            recovery_timeout: Duration::from_secs(900),
+            subscription_backoff_max: Duration::from_secs(2),
+        });
+        assert_eq!(env["MESOS_CHECKPOINT"], "1");
+        assert_eq!(env["MESOS_RECOVERY_TIMEOUT"], "15mins");
+        assert_eq!(env["MESOS_SUBSCRIPTION_BACKOFF_MAX"], "2secs");
+        // The executor's own grace period wins over the agent's flag.
+        assert_eq!(env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"], "30secs");
+    }
+
+    #[test]
     fn kill_policy_extends_the_shutdown_grace_period() {
         let mut t = task("true");
         t.kill_policy = Some(v0::KillPolicy {
