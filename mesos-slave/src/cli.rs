@@ -429,6 +429,8 @@ async fn serve(flags: AgentFlags, config: AgentConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}:{}", bind.ip, bind.port))?;
     std::fs::create_dir_all(&config.work_dir)
         .with_context(|| format!("cannot create --work_dir {}", config.work_dir.display()))?;
+    let mut config = config;
+    config.libprocess_ip = Some(bind.ip).filter(|ip| !ip.is_unspecified());
     let mut agent = crate::agent::runtime::Agent::start(
         config,
         transport,

@@ -2,6 +2,7 @@
 //! their flags, and that `mesos-local` builds directly.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,6 +35,10 @@ pub struct AgentConfig {
     pub registration_backoff_factor: Duration,
     /// Environment variables for executors, instead of the agent's own.
     pub executor_environment_variables: Option<BTreeMap<String, String>>,
+    /// The IP the agent listens on (`--ip`, or `LIBPROCESS_IP`), handed to
+    /// executors as `LIBPROCESS_IP` so that libprocess-based executors
+    /// listen where the agent can reach them, as Mesos does.
+    pub libprocess_ip: Option<IpAddr>,
     /// Where the agent writes its log, if anywhere (`/state` shows it).
     pub log_dir: Option<PathBuf>,
     /// Every flag with its effective value, for `/flags` and `/state`.
@@ -71,6 +76,7 @@ impl AgentConfig {
             executor_shutdown_grace_period: Duration::from_secs(5),
             registration_backoff_factor: Duration::from_secs(1),
             executor_environment_variables: None,
+            libprocess_ip: None,
             log_dir: None,
             flags: BTreeMap::new(),
             seed: 0x5eed,

@@ -3,7 +3,8 @@
 //!
 //! - [`agent`]: the agent itself. [`agent::core::AgentCore`] is a pure
 //!   state machine (messages, executor calls, exits and time in; effects
-//!   out); [`agent::runtime::Agent`] runs it on a libprocess
+//!   out) that serves executors on the v1 executor HTTP API and on the
+//!   libprocess protocol of libmesos's `MesosExecutorDriver`; [`agent::runtime::Agent`] runs it on a libprocess
 //!   [`mesos::process::Transport`], so several agents (`slave(1)`,
 //!   `slave(2)`, ...) can share one process, as `mesos-local` does.
 //! - [`status_update`]: the pure status update manager (ordered, retried

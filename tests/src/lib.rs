@@ -11,6 +11,8 @@
 //! - [`pymesos`]: where the pymesos client is and whether to skip.
 //! - [`binary`]: the workspace's binaries, found beside the test executable
 //!   (build them first with `cargo build --workspace --bins`).
+//! - `src/bin/libprocess-test-executor.rs`: a custom executor speaking the
+//!   libprocess executor protocol, as libmesos's `MesosExecutorDriver` does.
 //!
 //! ```no_run
 //! # async fn demo() {

@@ -1,7 +1,10 @@
-//! The agent's state machine: messages from the master, calls from
-//! executors, process exits and the passing of time go in; the messages,
-//! launches, kills and executor events to carry out come out as
-//! [`Effect`]s. No I/O, no clock of its own: time is an argument.
+//! The agent's state machine: messages from the master and from
+//! libprocess executors, v1 executor API calls, process exits and the
+//! passing of time go in; the messages, launches, kills and executor events
+//! to carry out come out as [`Effect`]s. No I/O, no clock of its own: time
+//! is an argument. Executors speak either protocol (`executor_api` for the
+//! v1 HTTP API, `executor_driver` for libmesos's `MesosExecutorDriver`);
+//! the rest of the core reaches them through their [`ExecutorLink`].
 //!
 //! ```text
 //! Disconnected ──SlaveRegistered/SlaveReregistered──> Running
@@ -24,8 +27,8 @@ use prost::Message;
 use prost_reflect::ReflectMessage;
 
 use super::state::{
-    ConnId, Executor, ExecutorState, Framework, MAX_COMPLETED_EXECUTORS, MAX_COMPLETED_FRAMEWORKS,
-    MAX_COMPLETED_TASKS, Termination, create_task,
+    ConnId, Executor, ExecutorLink, ExecutorState, Framework, MAX_COMPLETED_EXECUTORS,
+    MAX_COMPLETED_FRAMEWORKS, MAX_COMPLETED_TASKS, Termination, create_task,
 };
 use crate::config::AgentConfig;
 use crate::containerizer::{self, ExecutorEnvironment, LaunchSpec};
@@ -33,6 +36,7 @@ use crate::paths;
 use crate::status_update::{StatusUpdateManager, is_terminal};
 
 mod executor_api;
+mod executor_driver;
 #[cfg(test)]
 mod tests;
 
@@ -105,12 +109,13 @@ fn call_error(status: StatusCode, message: impl Into<String>) -> CallError {
 }
 
 /// Who produced a status update.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum UpdateSource {
     /// The agent itself (`SOURCE_SLAVE`).
     Agent,
-    /// An executor, acknowledged on its stream if it has one.
-    Executor(Option<ConnId>),
+    /// An executor, acknowledged on its stream or at its UPID, if it has
+    /// one.
+    Executor(Option<ExecutorLink>),
 }
 
 /// The agent's connection to its master.
@@ -233,6 +238,23 @@ impl AgentCore {
             conn,
             event: Box::new(event),
         });
+    }
+
+    /// Sends `message` to an executor registered over libprocess, or its
+    /// v1 twin (made by `event`) on a subscribed executor's stream.
+    fn send_to_executor<M: Message + ReflectMessage>(
+        &mut self,
+        link: &ExecutorLink,
+        message: M,
+        event: impl FnOnce(M) -> v1e::Event,
+    ) {
+        match link {
+            ExecutorLink::Http(conn) => {
+                let event = event(message);
+                self.send_event(*conn, event);
+            }
+            ExecutorLink::Libprocess(pid) => self.send(pid, &message),
+        }
     }
 
     /// A uniform random fraction in [0, 1), from a seeded xorshift.
@@ -402,6 +424,27 @@ impl AgentCore {
             }
         }
         let short = name.strip_prefix("mesos.internal.").unwrap_or(name);
+        // As in Mesos, what launches, kills or stops is taken only from the
+        // master the agent registered with (acknowledgements also come
+        // from old scheduler drivers, so only other masters' are dropped):
+        // a stray peer must not disturb executors or tasks.
+        let master_only = matches!(
+            short,
+            "RunTaskMessage"
+                | "RunTaskGroupMessage"
+                | "KillTaskMessage"
+                | "ShutdownFrameworkMessage"
+                | "ShutdownExecutorMessage"
+                | "ShutdownMessage"
+        ) || (short == "StatusUpdateAcknowledgementMessage"
+            && from.id.starts_with("master"));
+        if master_only && *from != self.master {
+            tracing::warn!(
+                "Ignoring {short} from {from} because it is not the expected master: {}",
+                self.master
+            );
+            return;
+        }
         match short {
             "SlaveRegisteredMessage" => {
                 if let Some(m) = decode::<msg::SlaveRegisteredMessage>(name, body) {
@@ -468,6 +511,26 @@ impl AgentCore {
                     self.framework_message(m);
                 }
             }
+            "RegisterExecutorMessage" => {
+                if let Some(m) = decode::<msg::RegisterExecutorMessage>(name, body) {
+                    self.register_executor(from, m, now);
+                }
+            }
+            "ReregisterExecutorMessage" => {
+                if let Some(m) = decode::<msg::ReregisterExecutorMessage>(name, body) {
+                    self.reregister_executor(from, m, now);
+                }
+            }
+            "StatusUpdateMessage" => {
+                if let Some(m) = decode::<msg::StatusUpdateMessage>(name, body) {
+                    self.executor_status_update(from, m, now);
+                }
+            }
+            "ExecutorToFrameworkMessage" => {
+                if let Some(m) = decode::<msg::ExecutorToFrameworkMessage>(name, body) {
+                    self.executor_message(from, m);
+                }
+            }
             "ShutdownMessage" => {
                 tracing::info!(master = %from, "Agent asked to shut down by the master");
                 self.shutdown(now);
@@ -481,6 +544,18 @@ impl AgentCore {
     pub fn exited(&mut self, pid: &Upid) {
         if *pid == self.master {
             tracing::warn!("Master disconnected! Waiting for a new master to be elected");
+            return;
+        }
+        // As in Mesos, a libprocess executor's broken link changes nothing:
+        // its process ending is what ends it.
+        let link = Some(ExecutorLink::Libprocess(pid.clone()));
+        let executor = self
+            .frameworks
+            .values()
+            .flat_map(|f| f.executors.values())
+            .find(|e| e.link == link);
+        if let Some(executor) = executor {
+            tracing::info!(executor_id = %executor.id, "Got exited event for executor at {pid}");
         }
     }
 
@@ -631,22 +706,22 @@ impl AgentCore {
             .frameworks
             .get(&fid)
             .and_then(|f| f.executors.get(&eid))
-            .map(|e| (e.state, e.conn));
+            .map(|e| (e.state, e.link.clone()));
         match existing {
             Some((ExecutorState::Registering, _)) => {
                 if let Some(executor) = self.executor_mut(&fid, &eid) {
                     executor.queued.push(task);
                 }
             }
-            Some((ExecutorState::Running, conn)) => {
+            Some((ExecutorState::Running, link)) => {
                 if let Some(executor) = self.executor_mut(&fid, &eid) {
                     executor.launched.insert(
                         task_id,
                         create_task(&task, v0::TaskState::TaskStaging, &fid_wire),
                     );
                 }
-                if let Some(conn) = conn {
-                    self.launch_event(conn, task);
+                if let Some(link) = link {
+                    self.deliver_task(&fid, &link, task);
                 }
             }
             Some((state, _)) => {
@@ -719,6 +794,7 @@ impl AgentCore {
         });
         let command = info.command.clone().unwrap_or_default();
         let environment = containerizer::full_environment(
+            self.config.libprocess_ip,
             self.config.executor_environment_variables.as_ref(),
             agent_vars,
             &command,
@@ -737,7 +813,7 @@ impl AgentCore {
             directory,
             state: ExecutorState::Registering,
             command_executor,
-            conn: None,
+            link: None,
             queued: vec![task],
             launched: BTreeMap::new(),
             terminated: BTreeMap::new(),
@@ -842,17 +918,21 @@ impl AgentCore {
             }
             return;
         }
-        match (executor.state, executor.conn) {
-            (ExecutorState::Running | ExecutorState::Terminating, Some(conn)) => {
-                let event = v1e::Event {
+        match (executor.state, executor.link.clone()) {
+            (ExecutorState::Running | ExecutorState::Terminating, Some(link)) => {
+                let kill = msg::KillTaskMessage {
+                    framework_id: message.framework_id,
+                    task_id: message.task_id,
+                    kill_policy: message.kill_policy,
+                };
+                self.send_to_executor(&link, kill, |kill| v1e::Event {
                     r#type: Some(v1e::event::Type::Kill as i32),
                     kill: Some(v1e::event::Kill {
-                        task_id: TaskId::from(&message.task_id).to_v1(),
-                        kill_policy: message.kill_policy.as_ref().map(crate::convert_v1),
+                        task_id: TaskId::from(&kill.task_id).to_v1(),
+                        kill_policy: kill.kill_policy.as_ref().map(crate::convert_v1),
                     }),
                     ..Default::default()
-                };
-                self.send_event(conn, event);
+                });
             }
             _ => {
                 // Not connected: ending the executor ends the task.
@@ -868,34 +948,62 @@ impl AgentCore {
         }
     }
 
-    fn launch_event(&mut self, conn: ConnId, task: v0::TaskInfo) {
-        let event = v1e::Event {
+    /// Hands a task to a connected executor: a LAUNCH event, or a
+    /// `RunTaskMessage` as Mesos sends it (framework, task and the
+    /// scheduler's pid, `@0.0.0.0:0` when it has none).
+    fn deliver_task(&mut self, fid: &FrameworkId, link: &ExecutorLink, task: v0::TaskInfo) {
+        let (framework, pid) = self
+            .frameworks
+            .get(fid)
+            .map(|f| (f.info.clone(), f.pid.as_ref().map(Upid::to_string)))
+            .unwrap_or_default();
+        tracing::info!(task_id = %TaskId::from(&task.task_id), framework_id = %fid, "Sending task to executor");
+        #[allow(deprecated)]
+        let message = msg::RunTaskMessage {
+            framework_id: None,
+            framework,
+            task,
+            resource_version_uuids: Vec::new(),
+            pid: Some(pid.unwrap_or_else(|| "@0.0.0.0:0".into())),
+            launch_executor: None,
+        };
+        self.send_to_executor(link, message, |message| v1e::Event {
             r#type: Some(v1e::event::Type::Launch as i32),
             launch: Some(v1e::event::Launch {
-                task: crate::convert_v1(&task),
+                task: crate::convert_v1(&message.task),
             }),
             ..Default::default()
-        };
-        self.send_event(conn, event);
+        });
     }
 
     fn framework_message(&mut self, message: msg::FrameworkToExecutorMessage) {
         let fid = FrameworkId::from(&message.framework_id);
         let eid = ExecutorId::from(&message.executor_id);
-        let conn = self
+        if self.state != AgentState::Running {
+            tracing::warn!(framework_id = %fid, "Dropping message from framework: the agent is not registered");
+            return;
+        }
+        let executor = self
             .frameworks
             .get(&fid)
-            .and_then(|f| f.executors.get(&eid))
-            .and_then(|e| e.conn);
-        match conn {
-            Some(conn) => {
-                let event = v1e::Event {
-                    r#type: Some(v1e::event::Type::Message as i32),
-                    message: Some(v1e::event::Message { data: message.data }),
-                    ..Default::default()
-                };
-                self.send_event(conn, event);
+            .and_then(|f| f.executors.get(&eid));
+        let link = match executor {
+            None => {
+                tracing::warn!(executor_id = %eid, framework_id = %fid, "Dropping message for executor because executor does not exist");
+                return;
             }
+            Some(e) if e.state != ExecutorState::Running => {
+                tracing::warn!(executor_id = %eid, framework_id = %fid, "Dropping message for executor because executor is not running");
+                return;
+            }
+            Some(e) => e.link.clone(),
+        };
+        match link {
+            Some(link) => self.send_to_executor(&link, message, |message| v1e::Event {
+                r#type: Some(v1e::event::Type::Message as i32),
+                message: Some(v1e::event::Message { data: message.data }),
+                ..Default::default()
+            }),
             None => {
                 tracing::warn!(executor_id = %eid, "Dropping framework message: executor not connected")
             }
@@ -934,14 +1042,15 @@ impl AgentCore {
             .map_or(grace, |d| Duration::from_nanos(d.nanoseconds.max(0) as u64));
         executor.state = ExecutorState::Terminating;
         executor.registration_deadline = None;
-        match executor.conn {
-            Some(conn) => {
+        match executor.link.clone() {
+            Some(link) => {
                 executor.destroy_at.get_or_insert(now + grace);
-                let event = v1e::Event {
-                    r#type: Some(v1e::event::Type::Shutdown as i32),
-                    ..Default::default()
-                };
-                self.send_event(conn, event);
+                self.send_to_executor(&link, msg::ShutdownExecutorMessage::default(), |_| {
+                    v1e::Event {
+                        r#type: Some(v1e::event::Type::Shutdown as i32),
+                        ..Default::default()
+                    }
+                });
             }
             None => {
                 let container_id = executor.container_id.clone();
@@ -1011,7 +1120,7 @@ impl AgentCore {
         executor.state = ExecutorState::Terminated;
         executor.registration_deadline = None;
         executor.destroy_at = None;
-        let conn = executor.conn.take();
+        let link = executor.link.take();
         let termination = executor.termination.clone();
         let kill_requested = executor.kill_requested.clone();
         let command_executor = executor.command_executor;
@@ -1024,7 +1133,7 @@ impl AgentCore {
                 ..Default::default()
             });
         }
-        if let Some(conn) = conn {
+        if let Some(ExecutorLink::Http(conn)) = link {
             self.effects.push(Effect::CloseExecutor { conn });
         }
         for task in live {
@@ -1135,16 +1244,27 @@ impl AgentCore {
                 return;
             }
         }
-        if let UpdateSource::Executor(Some(conn)) = source {
-            let event = v1e::Event {
+        // Mesos acknowledges the executor once the status update manager
+        // has taken the update; the framework's acknowledgement only
+        // releases the next update of the stream to the master.
+        if let UpdateSource::Executor(Some(link)) = source {
+            let ack = msg::StatusUpdateAcknowledgementMessage {
+                slave_id: self.info.id.clone().unwrap_or_default(),
+                framework_id: fid.to_v0(),
+                task_id: task_id.to_v0(),
+                uuid,
+            };
+            if let ExecutorLink::Libprocess(pid) = &link {
+                tracing::info!(task_id = %task_id, "Sending acknowledgement for status update {state_name} to {pid}");
+            }
+            self.send_to_executor(&link, ack, |ack| v1e::Event {
                 r#type: Some(v1e::event::Type::Acknowledged as i32),
                 acknowledged: Some(v1e::event::Acknowledged {
-                    task_id: task_id.to_v1(),
-                    uuid,
+                    task_id: TaskId::from(&ack.task_id).to_v1(),
+                    uuid: ack.uuid,
                 }),
                 ..Default::default()
-            };
-            self.send_event(conn, event);
+            });
         }
     }
 

@@ -2,12 +2,12 @@
 //! each executor.
 //!
 //! ```text
-//! executor:  Registering ──SUBSCRIBE──> Running ──SHUTDOWN/kill──> Terminating
-//!                 │                        │                           │
-//!                 └──────── exit ──────────┴──────────── exit ─────────┴──> Terminated
+//! executor:  Registering ──SUBSCRIBE or RegisterExecutorMessage──> Running ──SHUTDOWN/kill──> Terminating
+//!                 │                                                   │                            │
+//!                 └────────────────────── exit ───────────────────────┴────────── exit ────────────┴──> Terminated
 //!
-//! task:  queued (TaskInfo, before the executor subscribed)
-//!          ──LAUNCH──> launched (Task, not terminal)
+//! task:  queued (TaskInfo, before the executor subscribed or registered)
+//!          ──LAUNCH event or RunTaskMessage──> launched (Task, not terminal)
 //!          ──terminal update──> terminated (awaiting the master's ack)
 //!          ──ack──> completed
 //! ```
@@ -22,6 +22,18 @@ use mesos::wire::mesos as v0;
 
 /// Identifies one subscribed executor HTTP connection.
 pub type ConnId = u64;
+
+/// How the agent reaches a connected executor: the two executor
+/// protocols Mesos speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutorLink {
+    /// Subscribed through the v1 executor HTTP API: events go on its
+    /// stream.
+    Http(ConnId),
+    /// Registered over libprocess (libmesos's `MesosExecutorDriver`):
+    /// messages go to its UPID.
+    Libprocess(Upid),
+}
 
 /// How many completed executors a framework keeps (Mesos default 150).
 pub const MAX_COMPLETED_EXECUTORS: usize = 150;
@@ -123,8 +135,8 @@ pub struct Executor {
     pub state: ExecutorState,
     /// Made by the agent for a command task.
     pub command_executor: bool,
-    /// The subscribed event stream, if connected.
-    pub conn: Option<ConnId>,
+    /// How to reach it, once subscribed or registered.
+    pub link: Option<ExecutorLink>,
     /// Tasks waiting for the executor to subscribe, in arrival order.
     pub queued: Vec<v0::TaskInfo>,
     /// Tasks delivered to the executor and not terminal.
@@ -144,6 +156,20 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// The libprocess address of an executor registered over libprocess.
+    pub fn pid(&self) -> Option<&Upid> {
+        match &self.link {
+            Some(ExecutorLink::Libprocess(pid)) => Some(pid),
+            _ => None,
+        }
+    }
+
+    /// Whether the agent has ever handed the executor a task (Mesos
+    /// `everSentTask`).
+    pub fn ever_sent_task(&self) -> bool {
+        !self.launched.is_empty() || !self.terminated.is_empty() || !self.completed.is_empty()
+    }
+
     /// Whether the executor holds the task in any state but completed.
     pub fn has_task(&self, task_id: &TaskId) -> bool {
         self.launched.contains_key(task_id)

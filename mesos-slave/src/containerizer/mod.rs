@@ -108,25 +108,32 @@ pub fn executor_environment(input: &ExecutorEnvironment<'_>) -> BTreeMap<String,
     env
 }
 
-/// The full environment of an executor: the base (the agent's environment
-/// without its own `MESOS_*` flags, or the configured variables), then the
-/// agent's variables, then the executor's `CommandInfo.environment`.
+/// The full environment of an executor: the agent's `LIBPROCESS_IP`
+/// (`libprocess_ip`, else the agent's own variable), so that libprocess
+/// executors listen where the agent reaches them; then the base (the
+/// agent's environment without its own `MESOS_*` and `LIBPROCESS_*`
+/// variables, or the configured variables, which may set another
+/// `LIBPROCESS_IP`); then the agent's variables; then the executor's
+/// `CommandInfo.environment`.
 pub fn full_environment(
+    libprocess_ip: Option<std::net::IpAddr>,
     base: Option<&BTreeMap<String, String>>,
     agent_vars: BTreeMap<String, String>,
     command: &v0::CommandInfo,
 ) -> BTreeMap<String, String> {
-    let mut env: BTreeMap<String, String> = match base {
-        Some(vars) => vars.clone(),
-        None => std::env::vars()
-            .filter(|(k, _)| !k.starts_with("MESOS_") && !k.starts_with("LIBPROCESS_"))
-            .collect(),
-    };
-    if base.is_none() {
-        // Keep the agent's bind address for libprocess-based executors.
-        if let Ok(ip) = std::env::var("LIBPROCESS_IP") {
-            env.insert("LIBPROCESS_IP".into(), ip);
-        }
+    let mut env = BTreeMap::new();
+    let ip = libprocess_ip
+        .map(|ip| ip.to_string())
+        .or_else(|| std::env::var("LIBPROCESS_IP").ok());
+    if let Some(ip) = ip {
+        env.insert("LIBPROCESS_IP".to_string(), ip);
+    }
+    match base {
+        Some(vars) => env.extend(vars.clone()),
+        None => env.extend(
+            std::env::vars()
+                .filter(|(k, _)| !k.starts_with("MESOS_") && !k.starts_with("LIBPROCESS_")),
+        ),
     }
     env.extend(agent_vars);
     if let Some(environment) = &command.environment {
@@ -328,13 +335,51 @@ mod tests {
         assert!(!env.contains_key("MESOS_RECOVERY_TIMEOUT"));
 
         let full = full_environment(
+            Some("10.0.0.1".parse().unwrap()),
             Some(&BTreeMap::from([("PATH".to_string(), "/bin".to_string())])),
-            env,
+            env.clone(),
             info.command.as_ref().unwrap(),
         );
         assert_eq!(full["PATH"], "/bin");
+        assert_eq!(full["LIBPROCESS_IP"], "10.0.0.1");
+        // Configured variables may name another address.
+        let own_ip = full_environment(
+            Some("10.0.0.1".parse().unwrap()),
+            Some(&BTreeMap::from([(
+                "LIBPROCESS_IP".to_string(),
+                "10.0.0.2".to_string(),
+            )])),
+            env,
+            info.command.as_ref().unwrap(),
+        );
+        assert_eq!(own_ip["LIBPROCESS_IP"], "10.0.0.2");
+        assert_eq!(own_ip["LIBPROCESS_PORT"], "0");
         assert_eq!(full["FOO"], "bar");
         assert_eq!(full["MESOS_SLAVE_ID"], "S0");
+    }
+
+    #[test]
+    fn checkpointing_executors_learn_how_long_to_wait_for_the_agent() {
+        let mut info = command_executor_info(&framework(), &task("true"), Path::new("/x"));
+        info.shutdown_grace_period = Some(v0::DurationInfo {
+            nanoseconds: 30_000_000_000,
+        });
+        let pid: Upid = "slave(1)@10.0.0.1:5051".parse().unwrap();
+        let env = executor_environment(&ExecutorEnvironment {
+            executor: &info,
+            directory: Path::new("/w/sandbox"),
+            agent_id: "S0",
+            agent_pid: &pid,
+            checkpoint: true,
+            shutdown_grace_period: Duration::from_secs(5),
+            recovery_timeout: Duration::from_secs(900),
+            subscription_backoff_max: Duration::from_secs(2),
+        });
+        assert_eq!(env["MESOS_CHECKPOINT"], "1");
+        assert_eq!(env["MESOS_RECOVERY_TIMEOUT"], "15mins");
+        assert_eq!(env["MESOS_SUBSCRIPTION_BACKOFF_MAX"], "2secs");
+        // The executor's own grace period wins over the agent's flag.
+        assert_eq!(env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"], "30secs");
     }
 
     #[test]

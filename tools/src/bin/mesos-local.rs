@@ -138,6 +138,8 @@ async fn run(flags: Flags) -> Result<(), String> {
         let mut config = AgentConfig::new(master_pid.clone(), work_dir, resources);
         config.hostname = hostname.clone();
         config.seed = u64::from(n);
+        config.libprocess_ip =
+            Some(transport.bound_address().ip()).filter(|ip| !ip.is_unspecified());
         if let Some(dir) = &flags.launcher_dir {
             config.launcher_dir = dir.clone();
         }

@@ -10,7 +10,7 @@ use mesos::wire::mesos::internal as msg;
 use mesos::wire::mesos::v1::executor as v1e;
 
 use super::{AgentCore, AgentState, CallError, Effect, UpdateSource, call_error, wall_clock_secs};
-use crate::agent::state::{ConnId, ExecutorState, create_task};
+use crate::agent::state::{ConnId, ExecutorLink, ExecutorState, create_task};
 
 impl AgentCore {
     /// A v1 executor call arrived over HTTP. For SUBSCRIBE, `conn` is the
@@ -81,7 +81,7 @@ impl AgentCore {
                         "Failed to validate Executor::Call: TASK_STAGING is not a valid update",
                     ));
                 }
-                let conn = executor.conn;
+                let link = executor.link.clone();
                 let agent_id = self.info.id.clone();
                 let mut status = status;
                 status.slave_id = agent_id.clone();
@@ -96,21 +96,14 @@ impl AgentCore {
                 };
                 // Acknowledged on the executor's stream once taken; with no
                 // stream (it went away), the update is taken all the same.
-                self.status_update(update, UpdateSource::Executor(conn), now);
+                self.status_update(update, UpdateSource::Executor(link), now);
                 Ok(())
             }
             v1e::call::Type::Message => {
                 let message = call.message.ok_or_else(|| {
                     call_error(StatusCode::BAD_REQUEST, "Expecting 'message' to be present")
                 })?;
-                let to = framework.pid.clone().unwrap_or_else(|| self.master.clone());
-                let out = msg::ExecutorToFrameworkMessage {
-                    slave_id: self.info.id.clone().unwrap_or_default(),
-                    framework_id: fid.to_v0(),
-                    executor_id: eid.to_v0(),
-                    data: message.data,
-                };
-                self.send(&to, &out);
+                self.forward_executor_message(&fid, &eid, message.data);
                 Ok(())
             }
             v1e::call::Type::Heartbeat | v1e::call::Type::Unknown => Ok(()),
@@ -149,7 +142,7 @@ impl AgentCore {
             self.effects.push(Effect::CloseExecutor { conn });
             return;
         }
-        if let Some(old) = executor.conn.replace(conn) {
+        if let Some(ExecutorLink::Http(old)) = executor.link.replace(ExecutorLink::Http(conn)) {
             tracing::warn!(executor_id = %eid, "Closing already existing HTTP connection from executor");
             self.effects.push(Effect::CloseExecutor { conn: old });
         }
@@ -181,7 +174,11 @@ impl AgentCore {
                 status,
                 latest_state: None,
             };
-            self.status_update(update, UpdateSource::Executor(Some(conn)), now);
+            self.status_update(
+                update,
+                UpdateSource::Executor(Some(ExecutorLink::Http(conn))),
+                now,
+            );
         }
         let event = v1e::Event {
             r#type: Some(v1e::event::Type::Subscribed as i32),
@@ -198,7 +195,7 @@ impl AgentCore {
         };
         self.send_event(conn, event);
         for task in queued {
-            self.launch_event(conn, task);
+            self.deliver_task(fid, &ExecutorLink::Http(conn), task);
         }
     }
 
@@ -207,7 +204,7 @@ impl AgentCore {
         let found = self.frameworks.iter().find_map(|(fid, f)| {
             f.executors
                 .iter()
-                .find(|(_, e)| e.conn == Some(conn))
+                .find(|(_, e)| e.link == Some(ExecutorLink::Http(conn)))
                 .map(|(eid, _)| (fid.clone(), eid.clone(), f.checkpoint()))
         });
         let Some((fid, eid, checkpoint)) = found else {
@@ -215,7 +212,7 @@ impl AgentCore {
         };
         tracing::info!(executor_id = %eid, framework_id = %fid, "Executor disconnected");
         if let Some(executor) = self.executor_mut(&fid, &eid) {
-            executor.conn = None;
+            executor.link = None;
         }
         if !checkpoint {
             self.shutdown_executor(&fid, &eid, now);

@@ -346,3 +346,659 @@ fn messages_missing_required_fields_are_dropped() {
     assert_eq!(core.state(), AgentState::Disconnected);
     assert_eq!(core.agent_id(), None);
 }
+
+// The libprocess executor protocol (libmesos's MesosExecutorDriver).
+
+fn executor_pid() -> Upid {
+    "executor(1)@127.0.0.1:40001".parse().unwrap()
+}
+
+fn stranger() -> Upid {
+    "executor(1)@127.0.0.1:40999".parse().unwrap()
+}
+
+/// The messages named `name` sent to `to`.
+fn sent_to(effects: &[Effect], to: &Upid, name: &str) -> Vec<Bytes> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send {
+                to: t,
+                name: n,
+                body,
+            } if t == to && n == name => Some(body.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs task `id` on the custom executor `E1` of framework `F1`; returns
+/// the effects.
+fn run_custom_task(core: &mut AgentCore, id: &str, now: Instant) -> Vec<Effect> {
+    let message = msg::RunTaskMessage {
+        framework: v0::FrameworkInfo {
+            user: "u".into(),
+            name: "f".into(),
+            id: Some(v0::FrameworkId { value: "F1".into() }),
+            ..Default::default()
+        },
+        task: v0::TaskInfo {
+            name: id.into(),
+            task_id: v0::TaskId { value: id.into() },
+            slave_id: v0::SlaveId { value: "S1".into() },
+            executor: Some(v0::ExecutorInfo {
+                executor_id: v0::ExecutorId { value: "E1".into() },
+                command: Some(v0::CommandInfo {
+                    value: Some("/opt/my-executor".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            data: Some(Bytes::from_static(b"payload")),
+            ..Default::default()
+        },
+        pid: Some(String::new()),
+        ..Default::default()
+    };
+    core.message(
+        &master(),
+        "mesos.internal.RunTaskMessage",
+        &message.encode_to_vec(),
+        now,
+    );
+    core.drain()
+}
+
+fn register_message() -> Vec<u8> {
+    msg::RegisterExecutorMessage {
+        framework_id: v0::FrameworkId { value: "F1".into() },
+        executor_id: v0::ExecutorId { value: "E1".into() },
+    }
+    .encode_to_vec()
+}
+
+/// A registered agent with executor `E1` running task `t1`, registered
+/// from [`executor_pid`].
+fn with_driver_executor(t0: Instant) -> AgentCore {
+    let mut core = registered(t0);
+    run_custom_task(&mut core, "t1", t0);
+    core.message(
+        &executor_pid(),
+        "mesos.internal.RegisterExecutorMessage",
+        &register_message(),
+        t0,
+    );
+    core.drain();
+    core
+}
+
+fn driver_update(task: &str, state: v0::TaskState, uuid: Bytes) -> msg::StatusUpdateMessage {
+    let slave_id = Some(v0::SlaveId { value: "S1".into() });
+    msg::StatusUpdateMessage {
+        update: msg::StatusUpdate {
+            framework_id: v0::FrameworkId { value: "F1".into() },
+            executor_id: Some(v0::ExecutorId { value: "E1".into() }),
+            slave_id: slave_id.clone(),
+            status: v0::TaskStatus {
+                task_id: v0::TaskId { value: task.into() },
+                state: state as i32,
+                uuid: Some(uuid.clone()),
+                slave_id,
+                ..Default::default()
+            },
+            timestamp: 1.0,
+            uuid: Some(uuid),
+            latest_state: None,
+        },
+        pid: Some(executor_pid().to_string()),
+    }
+}
+
+#[test]
+fn libprocess_executor_is_launched_with_the_driver_environment() {
+    let t0 = Instant::now();
+    let mut core = registered(t0);
+    let effects = run_custom_task(&mut core, "t1", t0);
+    let spec = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Launch(spec) => Some(spec.clone()),
+            _ => None,
+        })
+        .expect("a launch");
+    let env = &spec.environment;
+    assert_eq!(env["MESOS_FRAMEWORK_ID"], "F1");
+    assert_eq!(env["MESOS_EXECUTOR_ID"], "E1");
+    assert_eq!(env["MESOS_SLAVE_ID"], "S1");
+    assert_eq!(env["MESOS_SLAVE_PID"], "slave(1)@127.0.0.1:5051");
+    assert_eq!(env["MESOS_AGENT_ENDPOINT"], "127.0.0.1:5051");
+    assert_eq!(env["MESOS_DIRECTORY"], spec.sandbox.display().to_string());
+    assert_eq!(env["MESOS_SANDBOX"], spec.sandbox.display().to_string());
+    assert_eq!(env["MESOS_CHECKPOINT"], "0");
+    assert_eq!(env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"], "5secs");
+    assert_eq!(env["LIBPROCESS_PORT"], "0");
+    assert_eq!(spec.command.value.as_deref(), Some("/opt/my-executor"));
+}
+
+#[test]
+fn libprocess_executor_registers_and_gets_its_queued_tasks() {
+    let t0 = Instant::now();
+    let mut core = registered(t0);
+    run_custom_task(&mut core, "t1", t0);
+    // A second task for the same executor waits for its registration.
+    let effects = run_custom_task(&mut core, "t2", t0);
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Launch(_))));
+
+    core.message(
+        &executor_pid(),
+        "mesos.internal.RegisterExecutorMessage",
+        &register_message(),
+        t0,
+    );
+    let effects = core.drain();
+    assert!(effects.contains(&Effect::Link(executor_pid())));
+    let registered = sent_to(
+        &effects,
+        &executor_pid(),
+        "mesos.internal.ExecutorRegisteredMessage",
+    );
+    let registered = msg::ExecutorRegisteredMessage::decode(registered[0].as_ref()).unwrap();
+    assert_eq!(registered.executor_info.executor_id.value, "E1");
+    assert_eq!(registered.executor_info.framework_id.unwrap().value, "F1");
+    assert_eq!(registered.framework_id.value, "F1");
+    assert_eq!(registered.framework_info.name, "f");
+    assert_eq!(registered.slave_id.value, "S1");
+    assert_eq!(registered.slave_info.id.unwrap().value, "S1");
+    let tasks: Vec<_> = sent_to(&effects, &executor_pid(), "mesos.internal.RunTaskMessage")
+        .iter()
+        .map(|b| msg::RunTaskMessage::decode(b.as_ref()).unwrap())
+        .collect();
+    let ids: Vec<_> = tasks
+        .iter()
+        .map(|m| m.task.task_id.value.as_str())
+        .collect();
+    assert_eq!(ids, ["t1", "t2"]);
+    assert_eq!(tasks[0].task.data.as_deref(), Some(&b"payload"[..]));
+    assert_eq!(tasks[0].framework.id.as_ref().unwrap().value, "F1");
+    assert_eq!(tasks[0].pid.as_deref(), Some("@0.0.0.0:0"));
+    // The registration timeout (a minute) no longer applies.
+    let ping = msg::PingSlaveMessage { connected: true }.encode_to_vec();
+    let mut now = t0;
+    for _ in 0..3 {
+        now += Duration::from_secs(25);
+        core.message(&master(), "mesos.internal.PingSlaveMessage", &ping, now);
+        core.tick(now);
+        let effects = core.drain();
+        assert!(!effects.iter().any(|e| matches!(e, Effect::Destroy { .. })));
+    }
+
+    // A task arriving now goes straight to the executor.
+    let effects = run_custom_task(&mut core, "t3", now);
+    let sent = sent_to(&effects, &executor_pid(), "mesos.internal.RunTaskMessage");
+    assert_eq!(
+        msg::RunTaskMessage::decode(sent[0].as_ref())
+            .unwrap()
+            .task
+            .task_id
+            .value,
+        "t3"
+    );
+}
+
+#[test]
+fn libprocess_executor_updates_are_forwarded_and_acknowledged() {
+    let t0 = Instant::now();
+    let mut core = with_driver_executor(t0);
+    let uuid = uuid_bytes();
+    let update = driver_update("t1", v0::TaskState::TaskRunning, uuid.clone());
+    core.message(
+        &executor_pid(),
+        "mesos.internal.StatusUpdateMessage",
+        &update.encode_to_vec(),
+        t0,
+    );
+    let effects = core.drain();
+    let forwarded = updates(&effects);
+    assert_eq!(forwarded.len(), 1);
+    assert_eq!(
+        forwarded[0].status.source,
+        Some(v0::task_status::Source::Executor as i32)
+    );
+    assert_eq!(forwarded[0].uuid.as_ref(), Some(&uuid));
+    let acks = sent_to(
+        &effects,
+        &executor_pid(),
+        "mesos.internal.StatusUpdateAcknowledgementMessage",
+    );
+    let ack = msg::StatusUpdateAcknowledgementMessage::decode(acks[0].as_ref()).unwrap();
+    assert_eq!(ack.uuid, uuid);
+    assert_eq!(ack.task_id.value, "t1");
+    assert_eq!(ack.framework_id.value, "F1");
+    assert_eq!(ack.slave_id.value, "S1");
+    // The task is RUNNING in the agent's books.
+    let state = super::super::json::state(&core);
+    let task = &state["frameworks"][0]["executors"][0]["tasks"][0];
+    assert_eq!(task["state"], "TASK_RUNNING");
+}
+
+#[test]
+fn updates_not_from_a_registered_executor_are_refused() {
+    let t0 = Instant::now();
+    let mut core = with_driver_executor(t0);
+    let finished = driver_update("t1", v0::TaskState::TaskFinished, uuid_bytes());
+    core.message(
+        &stranger(),
+        "mesos.internal.StatusUpdateMessage",
+        &finished.encode_to_vec(),
+        t0,
+    );
+    assert!(core.drain().is_empty());
+    // From the executor, but not valid.
+    let mut no_uuid = finished.clone();
+    no_uuid.update.uuid = None;
+    let mut other_agent = finished.clone();
+    other_agent.update.slave_id = Some(v0::SlaveId { value: "S9".into() });
+    let mut unknown_framework = finished.clone();
+    unknown_framework.update.framework_id.value = "F9".into();
+    for bad in [no_uuid, other_agent, unknown_framework] {
+        core.message(
+            &executor_pid(),
+            "mesos.internal.StatusUpdateMessage",
+            &bad.encode_to_vec(),
+            t0,
+        );
+        assert!(core.drain().is_empty());
+    }
+    core.message(
+        &executor_pid(),
+        "mesos.internal.StatusUpdateMessage",
+        b"\x0a\xff",
+        t0,
+    );
+    assert!(core.drain().is_empty());
+    // The task is untouched: the real executor's update still goes through.
+    let running = driver_update("t1", v0::TaskState::TaskRunning, uuid_bytes());
+    core.message(
+        &executor_pid(),
+        "mesos.internal.StatusUpdateMessage",
+        &running.encode_to_vec(),
+        t0,
+    );
+    let forwarded = updates(&core.drain());
+    assert_eq!(forwarded[0].status.state, v0::TaskState::TaskRunning as i32);
+}
+
+#[test]
+fn staging_from_a_libprocess_executor_shuts_it_down() {
+    let t0 = Instant::now();
+    let mut core = with_driver_executor(t0);
+    let staging = driver_update("t1", v0::TaskState::TaskStaging, uuid_bytes());
+    core.message(
+        &executor_pid(),
+        "mesos.internal.StatusUpdateMessage",
+        &staging.encode_to_vec(),
+        t0,
+    );
+    let effects = core.drain();
+    assert!(updates(&effects).is_empty());
+    assert_eq!(
+        sent_to(
+            &effects,
+            &executor_pid(),
+            "mesos.internal.ShutdownExecutorMessage"
+        )
+        .len(),
+        1
+    );
+}
+
+#[test]
+fn framework_messages_reach_libprocess_executors_and_back() {
+    let t0 = Instant::now();
+    let mut core = with_driver_executor(t0);
+    let to_executor = msg::FrameworkToExecutorMessage {
+        slave_id: v0::SlaveId { value: "S1".into() },
+        framework_id: v0::FrameworkId { value: "F1".into() },
+        executor_id: v0::ExecutorId { value: "E1".into() },
+        data: Bytes::from_static(b"ping"),
+    };
+    core.message(
+        &master(),
+        "mesos.internal.FrameworkToExecutorMessage",
+        &to_executor.encode_to_vec(),
+        t0,
+    );
+    let effects = core.drain();
+    let delivered = sent_to(
+        &effects,
+        &executor_pid(),
+        "mesos.internal.FrameworkToExecutorMessage",
+    );
+    assert_eq!(
+        msg::FrameworkToExecutorMessage::decode(delivered[0].as_ref())
+            .unwrap()
+            .data,
+        &b"ping"[..]
+    );
+
+    let reply = msg::ExecutorToFrameworkMessage {
+        slave_id: v0::SlaveId { value: "S1".into() },
+        framework_id: v0::FrameworkId { value: "F1".into() },
+        executor_id: v0::ExecutorId { value: "E1".into() },
+        data: Bytes::from_static(b"pong"),
+    };
+    // From someone else, it goes nowhere.
+    core.message(
+        &stranger(),
+        "mesos.internal.ExecutorToFrameworkMessage",
+        &reply.encode_to_vec(),
+        t0,
+    );
+    assert!(core.drain().is_empty());
+    core.message(
+        &executor_pid(),
+        "mesos.internal.ExecutorToFrameworkMessage",
+        &reply.encode_to_vec(),
+        t0,
+    );
+    let effects = core.drain();
+    // The framework has no libprocess pid: through the master.
+    let forwarded = sent_to(
+        &effects,
+        &master(),
+        "mesos.internal.ExecutorToFrameworkMessage",
+    );
+    let forwarded = msg::ExecutorToFrameworkMessage::decode(forwarded[0].as_ref()).unwrap();
+    assert_eq!(forwarded.data, &b"pong"[..]);
+    assert_eq!(forwarded.executor_id.value, "E1");
+    assert_eq!(forwarded.slave_id.value, "S1");
+}
+
+#[test]
+fn kill_and_shutdown_reach_libprocess_executors() {
+    let t0 = Instant::now();
+    let mut core = with_driver_executor(t0);
+    let kill = msg::KillTaskMessage {
+        framework_id: v0::FrameworkId { value: "F1".into() },
+        task_id: v0::TaskId { value: "t1".into() },
+        kill_policy: None,
+    };
+    core.message(
+        &master(),
+        "mesos.internal.KillTaskMessage",
+        &kill.encode_to_vec(),
+        t0,
+    );
+    let effects = core.drain();
+    let kills = sent_to(&effects, &executor_pid(), "mesos.internal.KillTaskMessage");
+    assert_eq!(
+        msg::KillTaskMessage::decode(kills[0].as_ref())
+            .unwrap()
+            .task_id
+            .value,
+        "t1"
+    );
+
+    let shutdown = msg::ShutdownExecutorMessage {
+        executor_id: Some(v0::ExecutorId { value: "E1".into() }),
+        framework_id: Some(v0::FrameworkId { value: "F1".into() }),
+    };
+    core.message(
+        &master(),
+        "mesos.internal.ShutdownExecutorMessage",
+        &shutdown.encode_to_vec(),
+        t0,
+    );
+    let effects = core.drain();
+    assert_eq!(
+        sent_to(
+            &effects,
+            &executor_pid(),
+            "mesos.internal.ShutdownExecutorMessage"
+        )
+        .len(),
+        1
+    );
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Destroy { .. })));
+    // Killed once the grace period has passed.
+    core.tick(t0 + Duration::from_secs(5));
+    assert!(
+        core.drain()
+            .iter()
+            .any(|e| matches!(e, Effect::Destroy { .. }))
+    );
+}
+
+#[test]
+fn registrations_the_agent_does_not_expect_are_refused() {
+    let t0 = Instant::now();
+    let mut core = registered(t0);
+    // Nothing launched: the framework is unknown.
+    core.message(
+        &stranger(),
+        "mesos.internal.RegisterExecutorMessage",
+        &register_message(),
+        t0,
+    );
+    let effects = core.drain();
+    assert_eq!(effects.len(), 1);
+    assert_eq!(
+        sent_to(
+            &effects,
+            &stranger(),
+            "mesos.internal.ShutdownExecutorMessage"
+        )
+        .len(),
+        1
+    );
+
+    run_custom_task(&mut core, "t1", t0);
+    let unknown_executor = msg::RegisterExecutorMessage {
+        framework_id: v0::FrameworkId { value: "F1".into() },
+        executor_id: v0::ExecutorId { value: "E9".into() },
+    };
+    core.message(
+        &stranger(),
+        "mesos.internal.RegisterExecutorMessage",
+        &unknown_executor.encode_to_vec(),
+        t0,
+    );
+    let effects = core.drain();
+    assert_eq!(effects.len(), 1);
+
+    core.message(
+        &executor_pid(),
+        "mesos.internal.RegisterExecutorMessage",
+        &register_message(),
+        t0,
+    );
+    core.drain();
+    // Registered once; a second registration (or a re-registration) is
+    // refused and changes nothing.
+    for name in [
+        "mesos.internal.RegisterExecutorMessage",
+        "mesos.internal.ReregisterExecutorMessage",
+    ] {
+        let body = if name.ends_with("ReregisterExecutorMessage") {
+            msg::ReregisterExecutorMessage {
+                executor_id: v0::ExecutorId { value: "E1".into() },
+                framework_id: v0::FrameworkId { value: "F1".into() },
+                tasks: Vec::new(),
+                updates: Vec::new(),
+            }
+            .encode_to_vec()
+        } else {
+            register_message()
+        };
+        core.message(&stranger(), name, &body, t0);
+        let effects = core.drain();
+        assert_eq!(effects.len(), 1, "{name}: {effects:?}");
+        assert_eq!(
+            sent_to(
+                &effects,
+                &stranger(),
+                "mesos.internal.ShutdownExecutorMessage"
+            )
+            .len(),
+            1
+        );
+    }
+    core.message(
+        &stranger(),
+        "mesos.internal.RegisterExecutorMessage",
+        b"garbage",
+        t0,
+    );
+    assert!(core.drain().is_empty());
+    let effects = run_custom_task(&mut core, "t2", t0);
+    assert_eq!(
+        sent_to(&effects, &executor_pid(), "mesos.internal.RunTaskMessage").len(),
+        1
+    );
+}
+
+#[test]
+fn a_registering_executor_may_reregister() {
+    let t0 = Instant::now();
+    let mut core = registered(t0);
+    run_custom_task(&mut core, "t1", t0);
+    let uuid = uuid_bytes();
+    let reregister = msg::ReregisterExecutorMessage {
+        executor_id: v0::ExecutorId { value: "E1".into() },
+        framework_id: v0::FrameworkId { value: "F1".into() },
+        tasks: Vec::new(),
+        updates: vec![driver_update("t1", v0::TaskState::TaskRunning, uuid.clone()).update],
+    };
+    core.message(
+        &executor_pid(),
+        "mesos.internal.ReregisterExecutorMessage",
+        &reregister.encode_to_vec(),
+        t0,
+    );
+    let effects = core.drain();
+    let answer = sent_to(
+        &effects,
+        &executor_pid(),
+        "mesos.internal.ExecutorReregisteredMessage",
+    );
+    let answer = msg::ExecutorReregisteredMessage::decode(answer[0].as_ref()).unwrap();
+    assert_eq!(answer.slave_id.value, "S1");
+    assert_eq!(answer.slave_info.id.unwrap().value, "S1");
+    // Its unacknowledged update is taken and acknowledged.
+    assert_eq!(updates(&effects)[0].uuid.as_ref(), Some(&uuid));
+    assert_eq!(
+        sent_to(
+            &effects,
+            &executor_pid(),
+            "mesos.internal.StatusUpdateAcknowledgementMessage"
+        )
+        .len(),
+        1
+    );
+    assert_eq!(
+        sent_to(&effects, &executor_pid(), "mesos.internal.RunTaskMessage").len(),
+        1
+    );
+}
+
+#[test]
+fn libprocess_executor_exit_is_reported_to_the_master() {
+    let t0 = Instant::now();
+    let mut core = registered(t0);
+    let effects = run_custom_task(&mut core, "t1", t0);
+    let container_id = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Launch(spec) => Some(spec.container_id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    core.message(
+        &executor_pid(),
+        "mesos.internal.RegisterExecutorMessage",
+        &register_message(),
+        t0,
+    );
+    core.drain();
+    core.executor_exited(&container_id, Some(0), "exited with status 0", t0);
+    let effects = core.drain();
+    let failed = updates(&effects);
+    assert_eq!(failed[0].status.state, v0::TaskState::TaskFailed as i32);
+    let exited = sent_to(&effects, &master(), "mesos.internal.ExitedExecutorMessage");
+    let exited = msg::ExitedExecutorMessage::decode(exited[0].as_ref()).unwrap();
+    assert_eq!(exited.executor_id.value, "E1");
+    assert_eq!(exited.status, 0);
+    // Messages from its old address are now refused.
+    let late = driver_update("t1", v0::TaskState::TaskFinished, uuid_bytes());
+    core.message(
+        &executor_pid(),
+        "mesos.internal.StatusUpdateMessage",
+        &late.encode_to_vec(),
+        t0,
+    );
+    assert!(updates(&core.drain()).is_empty());
+}
+
+#[test]
+fn master_messages_from_anyone_else_are_ignored() {
+    let t0 = Instant::now();
+    let mut core = with_driver_executor(t0);
+    let f1 = v0::FrameworkId { value: "F1".into() };
+    let e1 = v0::ExecutorId { value: "E1".into() };
+    let kill = msg::KillTaskMessage {
+        framework_id: f1.clone(),
+        task_id: v0::TaskId { value: "t1".into() },
+        kill_policy: None,
+    }
+    .encode_to_vec();
+    let shutdown_executor = msg::ShutdownExecutorMessage {
+        executor_id: Some(e1.clone()),
+        framework_id: Some(f1.clone()),
+    }
+    .encode_to_vec();
+    let shutdown_framework = msg::ShutdownFrameworkMessage {
+        framework_id: f1.clone(),
+    }
+    .encode_to_vec();
+    let ack = msg::StatusUpdateAcknowledgementMessage {
+        slave_id: v0::SlaveId { value: "S1".into() },
+        framework_id: f1,
+        task_id: v0::TaskId { value: "t1".into() },
+        uuid: uuid_bytes(),
+    }
+    .encode_to_vec();
+    let other_master: Upid = "master@127.0.0.1:5999".parse().unwrap();
+    let cases: [(&Upid, &str, &[u8]); 6] = [
+        (&stranger(), "mesos.internal.KillTaskMessage", &kill),
+        (
+            &stranger(),
+            "mesos.internal.ShutdownExecutorMessage",
+            &shutdown_executor,
+        ),
+        (
+            &stranger(),
+            "mesos.internal.ShutdownFrameworkMessage",
+            &shutdown_framework,
+        ),
+        (&stranger(), "mesos.internal.ShutdownMessage", b""),
+        (
+            &other_master,
+            "mesos.internal.StatusUpdateAcknowledgementMessage",
+            &ack,
+        ),
+        (&executor_pid(), "mesos.internal.KillTaskMessage", &kill),
+    ];
+    for (from, name, body) in cases {
+        core.message(from, name, body, t0);
+        assert!(core.drain().is_empty(), "{name} from {from} was taken");
+    }
+    assert_eq!(core.state(), AgentState::Running);
+    run_custom_task(&mut core, "t2", t0);
+    // From the master, the same kill reaches the executor.
+    core.message(&master(), "mesos.internal.KillTaskMessage", &kill, t0);
+    let effects = core.drain();
+    assert_eq!(
+        sent_to(&effects, &executor_pid(), "mesos.internal.KillTaskMessage").len(),
+        1
+    );
+}
