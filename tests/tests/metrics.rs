@@ -1,5 +1,6 @@
-//! `/metrics/snapshot` and `/metrics` on a real master: the Mesos keys
-//! exist and move when agents, frameworks and tasks come and go.
+//! `/metrics/snapshot` and `/metrics` on a real master and agent: the
+//! Mesos keys exist and move when agents, frameworks and tasks come and
+//! go.
 
 use mesos_e2e::{Cluster, http};
 use serde_json::Value;
@@ -60,6 +61,31 @@ async fn master_metrics_move_with_the_cluster() {
     assert!(output.status.success(), "mesos-execute: {output:?}");
 
     let after = snapshot(master).await;
+    let agent = snapshot(cluster.agents[0].addr).await;
+    assert_eq!(value(&agent, "slave/registered"), 1.0);
+    assert_eq!(value(&agent, "slave/tasks_finished"), 1.0);
+    assert_eq!(value(&agent, "slave/tasks_running"), 0.0);
+    assert!(value(&agent, "slave/valid_status_updates") >= 2.0);
+    // The executor exits on its own shortly after its task's last update.
+    let mut terminated = value(&agent, "slave/executors_terminated");
+    for _ in 0..100 {
+        if terminated >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        terminated = value(
+            &snapshot(cluster.agents[0].addr).await,
+            "slave/executors_terminated",
+        );
+    }
+    assert_eq!(terminated, 1.0);
+    assert!(value(&agent, "slave/cpus_total") > 0.0);
+    assert!(value(&agent, "slave/uptime_secs") > 0.0);
+    assert_eq!(value(&agent, "slave/container_launch_errors"), 0.0);
+    assert!(
+        agent.get("master/elected").is_none(),
+        "a lone agent publishes no master keys"
+    );
     assert_eq!(value(&after, "master/tasks_finished"), 1.0);
     assert_eq!(value(&after, "master/messages_register_framework"), 1.0);
     assert_eq!(value(&after, "master/messages_launch_tasks"), 1.0);

@@ -154,6 +154,8 @@ pub struct AgentCore {
     effects: Vec<Effect>,
     /// Seconds since the epoch at start, for `/state`.
     pub(crate) start_time: f64,
+    /// Counters behind `/metrics/snapshot`.
+    pub(crate) metrics: super::metrics::AgentMetrics,
 }
 
 /// Spreads a seed over all bits, so nearby seeds give unrelated sequences.
@@ -207,6 +209,7 @@ impl AgentCore {
             updates: StatusUpdateManager::new(),
             effects: Vec::new(),
             start_time,
+            metrics: Default::default(),
         }
     }
 
@@ -990,21 +993,27 @@ impl AgentCore {
         let link = match executor {
             None => {
                 tracing::warn!(executor_id = %eid, framework_id = %fid, "Dropping message for executor because executor does not exist");
+                self.metrics.bump("invalid_framework_messages");
                 return;
             }
             Some(e) if e.state != ExecutorState::Running => {
                 tracing::warn!(executor_id = %eid, framework_id = %fid, "Dropping message for executor because executor is not running");
+                self.metrics.bump("invalid_framework_messages");
                 return;
             }
             Some(e) => e.link.clone(),
         };
         match link {
-            Some(link) => self.send_to_executor(&link, message, |message| v1e::Event {
-                r#type: Some(v1e::event::Type::Message as i32),
-                message: Some(v1e::event::Message { data: message.data }),
-                ..Default::default()
-            }),
+            Some(link) => {
+                self.metrics.bump("valid_framework_messages");
+                self.send_to_executor(&link, message, |message| v1e::Event {
+                    r#type: Some(v1e::event::Type::Message as i32),
+                    message: Some(v1e::event::Message { data: message.data }),
+                    ..Default::default()
+                })
+            }
             None => {
+                self.metrics.bump("invalid_framework_messages");
                 tracing::warn!(executor_id = %eid, "Dropping framework message: executor not connected")
             }
         }
@@ -1113,6 +1122,7 @@ impl AgentCore {
             return;
         };
         let agent_id = self.info.id.clone().unwrap_or_default();
+        self.metrics.bump("executors_terminated");
         let Some(executor) = self.executor_mut(&fid, &eid) else {
             return;
         };
@@ -1224,10 +1234,12 @@ impl AgentCore {
         tracing::info!(task_id = %task_id, framework_id = %fid, "Handling status update {state_name}");
         let Some(framework) = self.frameworks.get_mut(&fid) else {
             tracing::warn!(task_id = %task_id, "Ignoring status update for unknown framework {fid}");
+            self.metrics.bump("invalid_status_updates");
             return;
         };
         if framework.terminating {
             tracing::warn!(task_id = %task_id, "Ignoring status update for terminating framework {fid}");
+            self.metrics.bump("invalid_status_updates");
             return;
         }
         if let Some(eid) = framework.executor_of_task(&task_id).cloned() {
@@ -1236,13 +1248,19 @@ impl AgentCore {
             }
         }
         let uuid = update.uuid.clone().unwrap_or_default();
+        let state = update.status.state;
         match self.updates.update(update, now) {
             Ok(Some(forward)) => self.forward(forward),
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(task_id = %task_id, "Failed to handle status update: {e}");
+                self.metrics.bump("invalid_status_updates");
                 return;
             }
+        }
+        self.metrics.bump("valid_status_updates");
+        if is_terminal(state) {
+            self.metrics.task_terminated(state);
         }
         // Mesos acknowledges the executor once the status update manager
         // has taken the update; the framework's acknowledgement only

@@ -4,5 +4,6 @@
 
 pub mod core;
 pub mod json;
+pub mod metrics;
 pub mod runtime;
 pub mod state;

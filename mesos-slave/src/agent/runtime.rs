@@ -47,6 +47,7 @@ enum Input {
         reply: oneshot::Sender<Result<(), CallError>>,
     },
     State(oneshot::Sender<serde_json::Value>),
+    Metrics(oneshot::Sender<Vec<(String, f64)>>),
     Flags(oneshot::Sender<serde_json::Value>),
     StreamClosed(ConnId),
     Exited {
@@ -86,6 +87,9 @@ impl Agent {
         if delegate {
             transport.delegate(process_id);
         }
+        transport
+            .metrics()
+            .add(Arc::new(MetricsSource(inputs.clone())));
         let start_time = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
@@ -101,6 +105,8 @@ impl Agent {
             next_conn: 1,
             containers: HashMap::new(),
             terminated: false,
+            started: Instant::now(),
+            container_launch_errors: 0,
         };
         let task = tokio::spawn(runtime.run(mailbox, input_rx));
         Agent { pid, inputs, task }
@@ -137,6 +143,27 @@ struct Runtime {
     /// Running executor processes: container id -> session id.
     containers: HashMap<String, u32>,
     terminated: bool,
+    /// For `slave/uptime_secs`.
+    started: Instant,
+    /// `slave/container_launch_errors`.
+    container_launch_errors: u64,
+}
+
+/// The agent's `/metrics/snapshot` keys, for the libprocess instance's
+/// metrics.
+struct MetricsSource(mpsc::UnboundedSender<Input>);
+
+impl mesos::metrics::Source for MetricsSource {
+    fn snapshot(&self) -> mesos::metrics::SourceFuture {
+        let inputs = self.0.clone();
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            if inputs.send(Input::Metrics(reply)).is_err() {
+                return Vec::new();
+            }
+            answer.await.unwrap_or_default()
+        })
+    }
 }
 
 async fn sleep_until(at: Option<std::time::Instant>) {
@@ -219,6 +246,19 @@ impl Runtime {
             Input::Flags(reply) => {
                 let _ = reply.send(json::flags(&self.core));
             }
+            Input::Metrics(reply) => {
+                let mut values = Vec::new();
+                self.core.metrics_snapshot(&mut values);
+                values.push((
+                    "slave/uptime_secs".to_string(),
+                    self.started.elapsed().as_secs_f64(),
+                ));
+                values.push((
+                    "slave/container_launch_errors".to_string(),
+                    self.container_launch_errors as f64,
+                ));
+                let _ = reply.send(values);
+            }
             Input::StreamClosed(conn) => {
                 if self.streams.remove(&conn).is_some() {
                     self.core.executor_disconnected(conn, now);
@@ -254,6 +294,7 @@ impl Runtime {
                             });
                         }
                         Err(e) => {
+                            self.container_launch_errors += 1;
                             tracing::error!(
                                 container_id = spec.container_id,
                                 "Failed to launch executor: {e}"
