@@ -83,7 +83,8 @@ pub struct AgentFlags {
     pub attributes: Option<String>,
 
     /// Directory holding `mesos-executor`; defaults to the directory of
-    /// this executable.
+    /// this executable when `mesos-executor` is there, otherwise
+    /// `/usr/libexec/mesos` (Mesos's default).
     #[arg(long, env = "MESOS_LAUNCHER_DIR")]
     pub launcher_dir: Option<PathBuf>,
 
