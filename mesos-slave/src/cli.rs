@@ -145,8 +145,9 @@ pub struct AgentFlags {
     #[arg(long, env = "MESOS_EXECUTOR_ENVIRONMENT_VARIABLES", value_parser = value_or_file)]
     pub executor_environment_variables: Option<String>,
 
-    /// Directory for the agent's log file (`mesos-slave.INFO`); logs go
-    /// to stderr when unset.
+    /// Directory for glog-style log files, one per severity
+    /// (`mesos-slave.<host>.<user>.log.INFO.<time>.<pid>`, linked from
+    /// `mesos-slave.INFO`); logs go to stderr too, unless --quiet.
     #[arg(long, env = "MESOS_LOG_DIR")]
     pub log_dir: Option<PathBuf>,
 
@@ -380,41 +381,14 @@ impl AgentFlags {
 }
 
 fn init_logging(flags: &AgentFlags) -> anyhow::Result<()> {
-    let level = match flags.logging_level.to_ascii_uppercase().as_str() {
-        "INFO" => "info",
-        "WARNING" => "warn",
-        "ERROR" => "error",
-        other => bail!("--logging_level={other}: expected INFO, WARNING or ERROR"),
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let filter = if flags.quiet && flags.log_dir.is_none() {
-        tracing_subscriber::EnvFilter::new("off")
-    } else {
-        filter
-    };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match &flags.log_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("--log_dir: cannot create {}", dir.display()))?;
-            let path = dir.join("mesos-slave.INFO");
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .with_context(|| format!("--log_dir: cannot open {}", path.display()))?;
-            builder
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file))
-                .init();
-        }
-        None => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_writer(std::io::stderr)
-            .init(),
-    }
-    Ok(())
+    let program = mesos::logging::program_name("mesos-slave");
+    mesos::logging::init_with(&mesos::logging::Config {
+        program: &program,
+        logging_level: &flags.logging_level,
+        quiet: flags.quiet,
+        log_dir: flags.log_dir.as_deref(),
+    })
+    .map_err(anyhow::Error::msg)
 }
 
 async fn serve(flags: AgentFlags, config: AgentConfig) -> anyhow::Result<()> {

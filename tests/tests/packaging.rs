@@ -370,6 +370,12 @@ fn deb_installs_into_a_fresh_debian_and_runs_as_services() {
     });
     container.ok("service mesos-master status");
     container.ok("service mesos-slave status");
+    // LOGS=/var/log/mesos in /etc/default/mesos gives --log_dir: glog's
+    // files and links.
+    container.ok(
+        "test -L /var/log/mesos/mesos-master.INFO && test -L /var/log/mesos/mesos-slave.INFO && \
+         grep -q '^I.* ' /var/log/mesos/mesos-master.INFO",
+    );
 
     // The agent finds /usr/libexec/mesos/mesos-executor with its defaults.
     let task = container.ok(
