@@ -160,6 +160,21 @@ pub struct AgentFlags {
           num_args = 0..=1, default_missing_value = "true")]
     pub quiet: bool,
 
+    /// A log file kept by something else (syslog, journald) for /files to
+    /// show: accepted; there is no /files yet.
+    #[arg(long, env = "MESOS_EXTERNAL_LOG_FILE")]
+    pub external_log_file: Option<PathBuf>,
+
+    /// Seconds glog may buffer lines: accepted; lines are written at once.
+    #[arg(long, env = "MESOS_LOGBUFSECS")]
+    pub logbufsecs: Option<u32>,
+
+    /// Whether schedulers and executors built with libmesos log too: our
+    /// command executor logs to its sandbox's stderr either way.
+    #[arg(long, env = "MESOS_INITIALIZE_DRIVER_LOGGING", default_value_t = true,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub initialize_driver_logging: bool,
+
     /// Print the version and exit.
     #[arg(long, action = ArgAction::SetTrue)]
     pub version: bool,
@@ -244,6 +259,12 @@ impl AgentFlags {
         if self.switch_user {
             tracing::info!("Tasks run as the agent's user: --switch_user is not implemented");
         }
+        if self.external_log_file.is_some() {
+            tracing::warn!("--external_log_file has no effect: there is no /files endpoint yet");
+        }
+        if self.logbufsecs.is_some_and(|secs| secs > 0) {
+            tracing::warn!("--logbufsecs has no effect: log lines are written at once");
+        }
         Ok(())
     }
 
@@ -313,6 +334,14 @@ impl AgentFlags {
         }
         put("logging_level", self.logging_level.clone());
         put("quiet", self.quiet.to_string());
+        if let Some(v) = &self.external_log_file {
+            put("external_log_file", v.display().to_string());
+        }
+        put("logbufsecs", self.logbufsecs.unwrap_or(0).to_string());
+        put(
+            "initialize_driver_logging",
+            self.initialize_driver_logging.to_string(),
+        );
         map
     }
 
@@ -428,7 +457,13 @@ async fn serve(flags: AgentFlags, config: AgentConfig) -> anyhow::Result<()> {
 pub fn main() -> std::process::ExitCode {
     let args = mesos::flags::expand_negations(
         std::env::args().collect(),
-        &["strict", "switch_user", "http_command_executor", "quiet"],
+        &[
+            "strict",
+            "switch_user",
+            "http_command_executor",
+            "quiet",
+            "initialize_driver_logging",
+        ],
     );
     let flags = AgentFlags::parse_from(args);
     if flags.version {
@@ -483,6 +518,34 @@ mod tests {
     fn work_dir_is_required_and_unknown_flags_fail() {
         assert!(parse(&["--master=127.0.0.1:5050"]).is_err());
         assert!(parse(&["--work_dir=/w", "--no_such_flag=1"]).is_err());
+    }
+
+    #[test]
+    fn all_of_mesos_logging_flags_are_accepted() {
+        let args = mesos::flags::expand_negations(
+            [
+                "mesos-slave",
+                "--work_dir=/w",
+                "--log_dir=/var/log/mesos",
+                "--logging_level=WARNING",
+                "--quiet",
+                "--external_log_file=/var/log/syslog",
+                "--logbufsecs=0",
+                "--no-initialize_driver_logging",
+            ]
+            .map(String::from)
+            .to_vec(),
+            &["quiet", "initialize_driver_logging"],
+        );
+        let flags = AgentFlags::try_parse_from(args).unwrap();
+        assert!(flags.quiet);
+        assert_eq!(
+            flags.external_log_file,
+            Some(PathBuf::from("/var/log/syslog"))
+        );
+        assert_eq!(flags.logbufsecs, Some(0));
+        assert!(!flags.initialize_driver_logging);
+        assert!(parse(&["--work_dir=/w"]).unwrap().initialize_driver_logging);
     }
 
     #[test]
