@@ -249,8 +249,49 @@ impl Drop for Container {
     }
 }
 
-/// The test image, built once per state of this host's dpkg database.
+/// The test image, built once per state of this host's dpkg database
+/// (and once per test process).
 fn image() -> String {
+    static IMAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IMAGE.get_or_init(build_image).clone()
+}
+
+/// Whether docker answers; when it does not, the test is skipped unless
+/// it must run.
+fn docker_answers() -> bool {
+    if run("docker", &["version"]).status.success() {
+        return true;
+    }
+    assert!(
+        std::env::var_os(REQUIRE_VAR).is_none(),
+        "{REQUIRE_VAR} is set but docker does not answer"
+    );
+    eprintln!("skipped: docker does not answer");
+    false
+}
+
+/// A container of the test image with `volumes` (`host:container`), no
+/// network but its own loopback (so 5050 and 5051, the defaults, are
+/// free) and an init that reaps orphans.
+fn start_container(volumes: &[String]) -> Container {
+    let image = image();
+    let mut args = vec!["run", "-d", "--init", "--network", "none"];
+    for volume in volumes {
+        args.extend(["-v", volume]);
+    }
+    args.extend([image.as_str(), "sleep", "infinity"]);
+    let output = run("docker", &args);
+    assert!(
+        output.status.success(),
+        "docker run: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Container {
+        id: String::from_utf8_lossy(&output.stdout).trim().to_string(),
+    }
+}
+
+fn build_image() -> String {
     let status = std::fs::read("/var/lib/dpkg/status").expect("a Debian host");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/debian-rootfs");
     let mut hash: u64 = 0xcbf29ce484222325;
@@ -280,15 +321,9 @@ fn image() -> String {
 #[test]
 fn deb_installs_into_a_fresh_debian_and_runs_as_services() {
     let Some(deb) = package(DEB_VAR) else { return };
-    if !run("docker", &["version"]).status.success() {
-        assert!(
-            std::env::var_os(REQUIRE_VAR).is_none(),
-            "{REQUIRE_VAR} is set but docker does not answer"
-        );
-        eprintln!("skipped: docker does not answer");
+    if !docker_answers() {
         return;
     }
-    let image = image();
 
     // Syslog: a datagram socket standing for the container's /dev/log.
     let dir = tempfile::tempdir().unwrap();
@@ -297,36 +332,10 @@ fn deb_installs_into_a_fresh_debian_and_runs_as_services() {
     syslog
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-
-    let deb_mount = format!("{}:/tmp/mesos.deb:ro", deb.display());
-    let log_mount = format!("{}:/dev/log", socket_path.display());
-    // Its own network namespace: only a loopback, so 5050 and 5051, the
-    // defaults, are free.
-    let output = run(
-        "docker",
-        &[
-            "run",
-            "-d",
-            "--init",
-            "--network",
-            "none",
-            "-v",
-            &deb_mount,
-            "-v",
-            &log_mount,
-            &image,
-            "sleep",
-            "infinity",
-        ],
-    );
-    assert!(
-        output.status.success(),
-        "docker run: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let container = Container {
-        id: String::from_utf8_lossy(&output.stdout).trim().to_string(),
-    };
+    let container = start_container(&[
+        format!("{}:/tmp/mesos.deb:ro", deb.display()),
+        format!("{}:/dev/log", socket_path.display()),
+    ]);
 
     // A libmesos.so another package installed: ours must leave it alone.
     container.ok(
@@ -400,6 +409,19 @@ fn deb_installs_into_a_fresh_debian_and_runs_as_services() {
         "no syslog message tagged {tag}: {messages:?}"
     );
 
+    // start on a running service changes nothing; restart replaces the
+    // daemon.
+    container.ok("service mesos-master start");
+    assert_eq!(container.ok("cat /var/run/mesos-master.pid"), master_pid);
+    container.ok("service mesos-master restart");
+    let restarted_pid = container.ok("cat /var/run/mesos-master.pid");
+    assert_ne!(restarted_pid, master_pid);
+    container.wait_for("the restarted master's /health", || {
+        container
+            .get(5050, "/health")
+            .is_some_and(|(status, _)| status.contains(" 200"))
+    });
+
     container.ok("service mesos-slave stop");
     container.ok("service mesos-master stop");
     assert!(!container.runs("/usr/sbin/mesos-master"));
@@ -418,4 +440,77 @@ fn deb_installs_into_a_fresh_debian_and_runs_as_services() {
         "native\n",
         "the other package's libmesos.so"
     );
+}
+
+/// A stand-in for the Mesosphere package `mesos` 1.11.0-2.0.1: their
+/// daemon path, a libmesos.so of theirs, and their configuration files
+/// (all conffiles, as fpm's `--config-files etc/` makes them).
+fn mesosphere_like_deb(dir: &Path) -> PathBuf {
+    let root = dir.join("mesosphere");
+    let write = |path: &str, text: &str| {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("usr/sbin/mesos-master", "#!/bin/sh\necho mesosphere\n");
+    write("usr/lib/libmesos-1.11.0.so", "theirs\n");
+    write("etc/mesos/zk", "zk://localhost:2181/mesos\n");
+    write("etc/mesos-master/quorum", "1\n");
+    write(
+        "etc/default/mesos",
+        "LOGS=/var/log/mesos\nULIMIT=\"-n 8192\"\n",
+    );
+    write(
+        "DEBIAN/control",
+        "Package: mesos\nVersion: 1.11.0-2.0.1\nArchitecture: all\n\
+         Maintainer: test\nDescription: stand-in\n",
+    );
+    write(
+        "DEBIAN/conffiles",
+        "/etc/mesos/zk\n/etc/mesos-master/quorum\n/etc/default/mesos\n",
+    );
+    let deb = dir.join("mesosphere.deb");
+    stdout_of(
+        "dpkg-deb",
+        &[
+            "--root-owner-group",
+            "--build",
+            root.to_str().unwrap(),
+            deb.to_str().unwrap(),
+        ],
+    );
+    deb
+}
+
+#[test]
+fn deb_upgrades_a_mesosphere_installation_keeping_its_configuration() {
+    let Some(deb) = package(DEB_VAR) else { return };
+    if !docker_answers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = mesosphere_like_deb(dir.path());
+    let container = start_container(&[
+        format!("{}:/tmp/mesos.deb:ro", deb.display()),
+        format!("{}:/tmp/mesosphere.deb:ro", theirs.display()),
+    ]);
+    container.ok("dpkg -i /tmp/mesosphere.deb");
+    // The operator's configuration.
+    container.ok("echo 3 > /etc/mesos-master/quorum && echo 127.0.0.1 > /etc/mesos-master/ip");
+
+    container.ok("dpkg -i /tmp/mesos.deb");
+    let version = stdout_of("dpkg-deb", &["-f", deb.to_str().unwrap(), "Version"]);
+    assert_eq!(
+        container.ok("dpkg-query -W -f='${Version}' mesos"),
+        version.trim()
+    );
+    assert_eq!(container.ok("cat /etc/mesos-master/quorum"), "3\n");
+    assert_eq!(container.ok("cat /etc/mesos-master/ip"), "127.0.0.1\n");
+    let version = container.ok("/usr/sbin/mesos-master --version");
+    assert!(version.contains(" 1.11.0"), "{version}");
+    // The files only their package had go with it, their libmesos.so too
+    // (README.md says so).
+    container.ok("test ! -e /usr/lib/libmesos-1.11.0.so");
+    // Ours are in place.
+    container.ok("test -x /usr/libexec/mesos/mesos-executor && test -x /etc/init.d/mesos-slave");
 }
