@@ -10,7 +10,8 @@
 //! - [`flags`]: Mesos flag conventions (durations, byte sizes, `file://`).
 //! - [`http_scheduler`]: a client of the v1 scheduler HTTP API.
 //! - [`ids`]: identifier newtypes (`FrameworkId`, `AgentId`, ...).
-//! - [`logging`]: the binaries' log set-up (`--logging_level`, `--quiet`).
+//! - [`logging`]: the binaries' glog-compatible logging (`--log_dir` files per
+//!   severity, `--logging_level`, `--quiet`, `GLOG_v`).
 //! - [`process`]: the libprocess transport (messages over HTTP/1.1).
 //! - [`upid`]: libprocess process addresses (`id@ip:port`).
 //!

@@ -90,7 +90,9 @@ pub struct MasterFlags {
     /// Role weights: `role1=weight1,role2=weight2`.
     #[arg(long)]
     pub weights: Option<String>,
-    /// Where to write log files (default: standard error only).
+    /// Where to write glog-style log files, one per severity (linked from
+    /// `mesos-master.INFO`, `.WARNING`, `.ERROR`); standard error gets
+    /// the lines too, unless --quiet.
     #[arg(long)]
     pub log_dir: Option<String>,
     /// Lowest level logged: INFO, WARNING or ERROR.
@@ -299,10 +301,6 @@ impl MasterFlags {
         }
         if self.registry == "replicated_log" {
             warnings.push("The registry is not persisted yet: agents re-register after a master restart and are admitted again".into());
-        }
-        if self.log_dir.is_some() {
-            warnings
-                .push("Flag --log_dir is not implemented yet: logs go to standard error".into());
         }
         if self.webui_dir.is_some() {
             warnings.push("Flag --webui_dir is not implemented yet: there is no WebUI".into());

@@ -16,7 +16,14 @@ async fn main() -> ExitCode {
         }
     };
     let flags = parsed.flags;
-    if let Err(error) = mesos::logging::init(&flags.logging_level, flags.quiet) {
+    let program = mesos::logging::program_name("mesos-master");
+    let logging = mesos::logging::Config {
+        program: &program,
+        logging_level: &flags.logging_level,
+        quiet: flags.quiet,
+        log_dir: flags.log_dir.as_deref().map(std::path::Path::new),
+    };
+    if let Err(error) = mesos::logging::init_with(&logging) {
         eprintln!("{error}");
         return ExitCode::FAILURE;
     }

@@ -83,7 +83,8 @@ pub struct AgentFlags {
     pub attributes: Option<String>,
 
     /// Directory holding `mesos-executor`; defaults to the directory of
-    /// this executable.
+    /// this executable when `mesos-executor` is there, otherwise
+    /// `/usr/libexec/mesos` (Mesos's default).
     #[arg(long, env = "MESOS_LAUNCHER_DIR")]
     pub launcher_dir: Option<PathBuf>,
 
@@ -144,8 +145,9 @@ pub struct AgentFlags {
     #[arg(long, env = "MESOS_EXECUTOR_ENVIRONMENT_VARIABLES", value_parser = value_or_file)]
     pub executor_environment_variables: Option<String>,
 
-    /// Directory for the agent's log file (`mesos-slave.INFO`); logs go
-    /// to stderr when unset.
+    /// Directory for glog-style log files, one per severity
+    /// (`mesos-slave.<host>.<user>.log.INFO.<time>.<pid>`, linked from
+    /// `mesos-slave.INFO`); logs go to stderr too, unless --quiet.
     #[arg(long, env = "MESOS_LOG_DIR")]
     pub log_dir: Option<PathBuf>,
 
@@ -157,6 +159,21 @@ pub struct AgentFlags {
     #[arg(long, env = "MESOS_QUIET", default_value_t = false, action = ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub quiet: bool,
+
+    /// A log file kept by something else (syslog, journald) for /files to
+    /// show: accepted; there is no /files yet.
+    #[arg(long, env = "MESOS_EXTERNAL_LOG_FILE")]
+    pub external_log_file: Option<PathBuf>,
+
+    /// Seconds glog may buffer lines: accepted; lines are written at once.
+    #[arg(long, env = "MESOS_LOGBUFSECS")]
+    pub logbufsecs: Option<u32>,
+
+    /// Whether schedulers and executors built with libmesos log too: our
+    /// command executor logs to its sandbox's stderr either way.
+    #[arg(long, env = "MESOS_INITIALIZE_DRIVER_LOGGING", default_value_t = true,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub initialize_driver_logging: bool,
 
     /// Print the version and exit.
     #[arg(long, action = ArgAction::SetTrue)]
@@ -242,6 +259,12 @@ impl AgentFlags {
         if self.switch_user {
             tracing::info!("Tasks run as the agent's user: --switch_user is not implemented");
         }
+        if self.external_log_file.is_some() {
+            tracing::warn!("--external_log_file has no effect: there is no /files endpoint yet");
+        }
+        if self.logbufsecs.is_some_and(|secs| secs > 0) {
+            tracing::warn!("--logbufsecs has no effect: log lines are written at once");
+        }
         Ok(())
     }
 
@@ -311,6 +334,14 @@ impl AgentFlags {
         }
         put("logging_level", self.logging_level.clone());
         put("quiet", self.quiet.to_string());
+        if let Some(v) = &self.external_log_file {
+            put("external_log_file", v.display().to_string());
+        }
+        put("logbufsecs", self.logbufsecs.unwrap_or(0).to_string());
+        put(
+            "initialize_driver_logging",
+            self.initialize_driver_logging.to_string(),
+        );
         map
     }
 
@@ -379,41 +410,14 @@ impl AgentFlags {
 }
 
 fn init_logging(flags: &AgentFlags) -> anyhow::Result<()> {
-    let level = match flags.logging_level.to_ascii_uppercase().as_str() {
-        "INFO" => "info",
-        "WARNING" => "warn",
-        "ERROR" => "error",
-        other => bail!("--logging_level={other}: expected INFO, WARNING or ERROR"),
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let filter = if flags.quiet && flags.log_dir.is_none() {
-        tracing_subscriber::EnvFilter::new("off")
-    } else {
-        filter
-    };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match &flags.log_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("--log_dir: cannot create {}", dir.display()))?;
-            let path = dir.join("mesos-slave.INFO");
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .with_context(|| format!("--log_dir: cannot open {}", path.display()))?;
-            builder
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file))
-                .init();
-        }
-        None => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_writer(std::io::stderr)
-            .init(),
-    }
-    Ok(())
+    let program = mesos::logging::program_name("mesos-slave");
+    mesos::logging::init_with(&mesos::logging::Config {
+        program: &program,
+        logging_level: &flags.logging_level,
+        quiet: flags.quiet,
+        log_dir: flags.log_dir.as_deref(),
+    })
+    .map_err(anyhow::Error::msg)
 }
 
 async fn serve(flags: AgentFlags, config: AgentConfig) -> anyhow::Result<()> {
@@ -455,7 +459,13 @@ async fn serve(flags: AgentFlags, config: AgentConfig) -> anyhow::Result<()> {
 pub fn main() -> std::process::ExitCode {
     let args = mesos::flags::expand_negations(
         std::env::args().collect(),
-        &["strict", "switch_user", "http_command_executor", "quiet"],
+        &[
+            "strict",
+            "switch_user",
+            "http_command_executor",
+            "quiet",
+            "initialize_driver_logging",
+        ],
     );
     let flags = AgentFlags::parse_from(args);
     if flags.version {
@@ -510,6 +520,34 @@ mod tests {
     fn work_dir_is_required_and_unknown_flags_fail() {
         assert!(parse(&["--master=127.0.0.1:5050"]).is_err());
         assert!(parse(&["--work_dir=/w", "--no_such_flag=1"]).is_err());
+    }
+
+    #[test]
+    fn all_of_mesos_logging_flags_are_accepted() {
+        let args = mesos::flags::expand_negations(
+            [
+                "mesos-slave",
+                "--work_dir=/w",
+                "--log_dir=/var/log/mesos",
+                "--logging_level=WARNING",
+                "--quiet",
+                "--external_log_file=/var/log/syslog",
+                "--logbufsecs=0",
+                "--no-initialize_driver_logging",
+            ]
+            .map(String::from)
+            .to_vec(),
+            &["quiet", "initialize_driver_logging"],
+        );
+        let flags = AgentFlags::try_parse_from(args).unwrap();
+        assert!(flags.quiet);
+        assert_eq!(
+            flags.external_log_file,
+            Some(PathBuf::from("/var/log/syslog"))
+        );
+        assert_eq!(flags.logbufsecs, Some(0));
+        assert!(!flags.initialize_driver_logging);
+        assert!(parse(&["--work_dir=/w"]).unwrap().initialize_driver_logging);
     }
 
     #[test]

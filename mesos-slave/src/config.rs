@@ -98,11 +98,17 @@ impl AgentConfig {
     }
 }
 
-/// The directory of the running executable, where `mesos-executor` is
-/// installed beside the agent.
+/// Where Mesos installs `mesos-executor` (its `PKGLIBEXECDIR`, the
+/// `--launcher_dir` default), and so where the `mesos` package puts it.
+pub const PACKAGED_LAUNCHER_DIR: &str = "/usr/libexec/mesos";
+
+/// The directory of the running executable when `mesos-executor` is beside
+/// it (a build tree), otherwise [`PACKAGED_LAUNCHER_DIR`] (the agent in
+/// `/usr/sbin`, `mesos-local` in `/usr/bin`).
 pub fn default_launcher_dir() -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("."))
+        .filter(|dir| dir.join("mesos-executor").is_file())
+        .unwrap_or_else(|| PathBuf::from(PACKAGED_LAUNCHER_DIR))
 }

@@ -45,7 +45,8 @@ struct Flags {
     /// How long an offer may stay unused before it is rescinded.
     #[arg(long, env = "MESOS_OFFER_TIMEOUT", value_parser = mesos::flags::parse_duration)]
     offer_timeout: Option<Duration>,
-    /// Where `mesos-executor` lives (default: beside this binary).
+    /// Where `mesos-executor` lives (default: beside this binary when it is
+    /// there, otherwise /usr/libexec/mesos).
     #[arg(long, env = "MESOS_LAUNCHER_DIR")]
     launcher_dir: Option<PathBuf>,
     /// Lowest level logged: INFO, WARNING or ERROR.
