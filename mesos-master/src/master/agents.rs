@@ -337,6 +337,8 @@ impl Master {
             id: id.clone(),
             info: info.clone(),
             link: None,
+            pid: None,
+            recovered: true,
             active: false,
             registered_time: now.unix,
             reregistered_time: None,

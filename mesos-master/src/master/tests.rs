@@ -1984,3 +1984,189 @@ fn an_executor_is_launched_once_and_its_resources_are_counted() {
     let rest = h.offer_after(&framework, secs(6));
     assert_eq!(offered(&rest), res("cpus:1.5;mem:3776"));
 }
+
+/// A driver's `SUBSCRIBE` call, as libmesos sends it.
+fn driver_subscribe(info: v0::FrameworkInfo, force: bool) -> scheduler::Call {
+    scheduler::Call {
+        framework_id: info.id.clone(),
+        r#type: Some(call::Type::Subscribe as i32),
+        subscribe: Some(call::Subscribe {
+            framework_info: info,
+            force: Some(force),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A driver's call for framework `id`.
+fn driver_call(id: &FrameworkId, mut call: scheduler::Call) -> scheduler::Call {
+    call.framework_id = Some(id.to_v0());
+    call
+}
+
+fn framework_errors(effects: &Effects, to: &Upid) -> Vec<String> {
+    effects
+        .messages_to::<internal::FrameworkErrorMessage>(to)
+        .into_iter()
+        .map(|m| m.message)
+        .collect()
+}
+
+fn driver_pid(n: u8) -> Upid {
+    format!("scheduler-{n}@10.0.9.{n}:40000").parse().unwrap()
+}
+
+/// Subscribes a driver at `pid` as a new framework.
+fn subscribe_driver(h: &mut Harness, pid: &Upid, name: &str) -> FrameworkId {
+    h.receive(pid, &driver_subscribe(framework_info(name), false));
+    let registered = h
+        .effects()
+        .messages_to::<internal::FrameworkRegisteredMessage>(pid);
+    assert_eq!(registered.len(), 1);
+    FrameworkId::from(&registered[0].framework_id)
+}
+
+#[test]
+fn a_driver_retrying_its_subscription_is_registered_once() {
+    let mut h = Harness::new();
+    let pid = driver_pid(1);
+    // The driver resends SUBSCRIBE until it hears back.
+    for _ in 0..3 {
+        h.receive(&pid, &driver_subscribe(framework_info("driver"), false));
+    }
+    let registered = h
+        .effects()
+        .messages_to::<internal::FrameworkRegisteredMessage>(&pid);
+    assert_eq!(registered.len(), 3);
+    assert!(
+        registered
+            .iter()
+            .all(|m| m.framework_id == registered[0].framework_id)
+    );
+    assert_eq!(h.master.frameworks().count(), 1);
+    // Its events name the one framework (the driver checks it).
+    let framework = h.master.frameworks().next().unwrap();
+    assert_eq!(framework.id, FrameworkId::from(&registered[0].framework_id));
+    assert_eq!(framework.pid.as_ref(), Some(&pid));
+}
+
+#[test]
+fn a_driver_takes_a_framework_over_only_when_forced() {
+    let mut h = Harness::new();
+    let first = driver_pid(1);
+    let id = subscribe_driver(&mut h, &first, "driver");
+    let mut info = framework_info("driver");
+    info.id = Some(id.to_v0());
+
+    // Not forced (a scheduler partitioned away, back after another
+    // instance took over): refused, the framework stays where it is.
+    let second = driver_pid(2);
+    h.receive(&second, &driver_subscribe(info.clone(), false));
+    let effects = h.effects();
+    assert_eq!(
+        framework_errors(&effects, &second),
+        ["Framework failed over"]
+    );
+    assert!(framework_errors(&effects, &first).is_empty());
+    assert!(
+        effects
+            .messages::<internal::FrameworkRegisteredMessage>()
+            .is_empty()
+    );
+    let framework = h.master.framework(&id).unwrap();
+    assert_eq!(framework.pid.as_ref(), Some(&first));
+
+    // Forced (a failover): the old instance is told, the new registered.
+    h.receive(&second, &driver_subscribe(info.clone(), true));
+    let effects = h.effects();
+    assert_eq!(
+        framework_errors(&effects, &first),
+        ["Framework failed over"]
+    );
+    let registered = effects.messages_to::<internal::FrameworkRegisteredMessage>(&second);
+    assert_eq!(registered.len(), 1);
+    assert_eq!(FrameworkId::from(&registered[0].framework_id), id);
+    assert_eq!(h.master.framework(&id).unwrap().pid.as_ref(), Some(&second));
+
+    // The old instance's calls are ignored: its driver aborts and stops,
+    // which sends a deactivation and a TEARDOWN.
+    h.receive(
+        &first,
+        &internal::DeactivateFrameworkMessage {
+            framework_id: id.to_v0(),
+        },
+    );
+    h.receive(&first, &driver_call(&id, simple_call(call::Type::Teardown)));
+    let effects = h.effects();
+    assert!(framework_errors(&effects, &first).is_empty());
+    let framework = h.master.framework(&id).expect("not torn down");
+    assert!(framework.active);
+
+    // The same instance subscribing again, not forced: re-registered.
+    h.receive(&second, &driver_subscribe(info, false));
+    let effects = h.effects();
+    let reregistered = effects.messages_to::<internal::FrameworkReregisteredMessage>(&second);
+    assert_eq!(reregistered.len(), 1);
+    assert!(framework_errors(&effects, &second).is_empty());
+}
+
+#[test]
+fn a_driver_pid_subscribes_one_framework_only() {
+    let mut h = Harness::new();
+    let pid = driver_pid(1);
+    let first = subscribe_driver(&mut h, &pid, "first");
+    let other = h.subscribe(framework_info("other"));
+    // The pid asking to be another known framework: dropped, without an
+    // error (which would reach the framework already there).
+    let mut info = framework_info("other");
+    info.id = Some(other.id.to_v0());
+    h.receive(&pid, &driver_subscribe(info, true));
+    let effects = h.effects();
+    assert!(effects.0.is_empty(), "{effects:?}");
+    assert_eq!(
+        h.master.framework(&other.id).unwrap().link,
+        Some(other.link.clone())
+    );
+    assert_eq!(h.master.framework(&first).unwrap().pid.as_ref(), Some(&pid));
+}
+
+#[test]
+fn a_recovered_framework_resubscribes_without_force() {
+    let mut h = Harness::new();
+    // After a master restart an agent reports a framework this master
+    // never saw.
+    let mut info = framework_info("driver");
+    info.id = Some(FrameworkId::new("old-0000").to_v0());
+    let mut slave = register_message("agent1.example", "cpus:4;mem:4096").slave;
+    slave.id = Some(AgentId::new("old-S0").to_v0());
+    let agent_pid = Upid::new("slave(1)", SocketAddr::from(([10, 0, 0, 1], 5051)));
+    h.receive(
+        &agent_pid,
+        &internal::ReregisterSlaveMessage {
+            slave,
+            frameworks: vec![info.clone()],
+            version: Some(VERSION.into()),
+            ..Default::default()
+        },
+    );
+    h.effects();
+    let id = FrameworkId::new("old-0000");
+    assert!(h.master.framework(&id).unwrap().recovered);
+
+    // Its driver detects the new master and subscribes, not forced.
+    let pid = driver_pid(1);
+    h.receive(&pid, &driver_subscribe(info, false));
+    let effects = h.effects();
+    assert!(framework_errors(&effects, &pid).is_empty());
+    assert_eq!(
+        effects
+            .messages_to::<internal::FrameworkReregisteredMessage>(&pid)
+            .len(),
+        1
+    );
+    let framework = h.master.framework(&id).unwrap();
+    assert!(!framework.recovered);
+    assert!(framework.active);
+    assert_eq!(framework.pid.as_ref(), Some(&pid));
+}
