@@ -458,6 +458,15 @@ impl Master {
             self.rescind_agent_offers(&id, now);
         }
         let link = super::FrameworkLink::Libprocess { pid: pid.clone() };
+        if self
+            .frameworks
+            .values()
+            .any(|f| f.link.as_ref() == Some(&link))
+        {
+            // As Mesos does: a driver that is still alive (the link broke
+            // one way) cannot tell, and would wait for offers forever.
+            self.send_framework_error(pid, "Framework disconnected");
+        }
         self.framework_disconnected(&link, now);
     }
 

@@ -12,7 +12,7 @@ use mesos::wire::mesos::internal;
 use mesos::wire::mesos::scheduler::{self, call, event};
 use prost_reflect::ReflectMessage;
 
-use super::{Effect, FrameworkLink, Master, Now};
+use super::{CallError, Effect, FrameworkLink, Master, Now};
 
 /// The scheduler messages a master takes over libprocess.
 pub(super) const SCHEDULER_MESSAGES: &[&str] = &[
@@ -189,8 +189,21 @@ impl Master {
             }
             return;
         }
-        if let Err(error) = self.call(call, &link, now) {
-            tracing::warn!("Dropping call from {from}: {error}");
+        let id = call.framework_id.as_ref().map(FrameworkId::from);
+        match self.call(call, &link, now) {
+            Ok(()) => {}
+            Err(CallError::NotSubscribed)
+                if id
+                    .and_then(|id| self.frameworks.get(&id))
+                    .is_some_and(|f| f.pid.as_ref() == Some(from)) =>
+            {
+                // Its driver believes it is connected (a broken link goes
+                // unnoticed at the driver's end) and would wait for offers
+                // forever: make it abort, so that the scheduler starts over.
+                tracing::info!("Refusing call from {from}: Framework disconnected");
+                self.send_framework_error(from, "Framework disconnected");
+            }
+            Err(error) => tracing::warn!("Dropping call from {from}: {error}"),
         }
     }
 
@@ -255,7 +268,7 @@ impl Master {
         false
     }
 
-    fn send_framework_error(&mut self, to: &Upid, message: &str) {
+    pub(super) fn send_framework_error(&mut self, to: &Upid, message: &str) {
         let message = internal::FrameworkErrorMessage {
             message: message.to_string(),
         };

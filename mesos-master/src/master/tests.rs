@@ -2132,6 +2132,47 @@ fn a_driver_pid_subscribes_one_framework_only() {
 }
 
 #[test]
+fn a_disconnected_driver_is_told_so_and_its_calls_refused() {
+    let mut h = Harness::new();
+    let pid = driver_pid(1);
+    let id = subscribe_driver(&mut h, &pid, "driver");
+    // The link broke: should the driver still run, it must learn it.
+    let now = h.now();
+    h.master.exited(&pid, now);
+    let effects = h.effects();
+    assert_eq!(framework_errors(&effects, &pid), ["Framework disconnected"]);
+    let framework = h.master.framework(&id).unwrap();
+    assert!(framework.link.is_none());
+    assert!(!framework.active);
+
+    // Its calls are refused with the same error; a stranger's are dropped.
+    h.receive(&pid, &driver_call(&id, simple_call(call::Type::Revive)));
+    assert_eq!(
+        framework_errors(&h.effects(), &pid),
+        ["Framework disconnected"]
+    );
+    let stranger = driver_pid(2);
+    h.receive(
+        &stranger,
+        &driver_call(&id, simple_call(call::Type::Revive)),
+    );
+    assert!(h.effects().0.is_empty());
+
+    // It may subscribe again from the same pid without force.
+    let mut info = framework_info("driver");
+    info.id = Some(id.to_v0());
+    h.receive(&pid, &driver_subscribe(info, false));
+    let effects = h.effects();
+    assert_eq!(
+        effects
+            .messages_to::<internal::FrameworkReregisteredMessage>(&pid)
+            .len(),
+        1
+    );
+    assert!(h.master.framework(&id).unwrap().active);
+}
+
+#[test]
 fn a_recovered_framework_resubscribes_without_force() {
     let mut h = Harness::new();
     // After a master restart an agent reports a framework this master
