@@ -530,6 +530,22 @@ impl Master {
             .suppress_offers(id, (!roles.is_empty()).then_some(&roles));
     }
 
+    /// The framework asked to get no more offers (a driver's `abort()`):
+    /// it stays connected, its calls are still taken, and subscribing
+    /// again activates it.
+    pub(super) fn deactivate_framework(&mut self, id: &FrameworkId, now: Now) {
+        let Some(framework) = self.frameworks.get_mut(id) else {
+            return;
+        };
+        if !framework.active {
+            return;
+        }
+        tracing::info!(framework_id = %id, "Deactivating framework");
+        framework.active = false;
+        self.allocator.deactivate_framework(id);
+        self.rescind_framework_offers(id, true, now);
+    }
+
     /// The connection of a framework went away (its HTTP stream closed or
     /// its libprocess link broke). It keeps its tasks until its failover
     /// timeout passes.

@@ -163,7 +163,12 @@ impl Master {
                         .get(&id)
                         .is_some_and(|f| f.link.as_ref() == Some(&link))
                     {
-                        self.framework_disconnected(&link, now);
+                        self.deactivate_framework(&id, now);
+                    } else {
+                        tracing::warn!(
+                            framework_id = %id,
+                            "Ignoring deactivation from {from}: not the framework's connected scheduler"
+                        );
                     }
                 }
                 Err(error) => self.drop_invalid(from, name, &error.to_string()),

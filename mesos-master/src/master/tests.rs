@@ -2173,6 +2173,51 @@ fn a_disconnected_driver_is_told_so_and_its_calls_refused() {
 }
 
 #[test]
+fn a_deactivated_driver_stays_connected_and_can_tear_down() {
+    let mut h = Harness::new();
+    let agent = h.register_agent("cpus:4;mem:4096");
+    let pid = driver_pid(1);
+    let id = subscribe_driver(&mut h, &pid, "driver");
+    let offers = h
+        .advance(secs(1))
+        .messages_to::<internal::ResourceOffersMessage>(&pid);
+    assert_eq!(offers.len(), 1);
+    let offer_id = offers[0].offers[0].id.clone();
+
+    // A driver's abort(): no more offers, the outstanding one rescinded.
+    h.receive(
+        &pid,
+        &internal::DeactivateFrameworkMessage {
+            framework_id: id.to_v0(),
+        },
+    );
+    let effects = h.effects();
+    let rescinded = effects.messages_to::<internal::RescindResourceOfferMessage>(&pid);
+    assert_eq!(rescinded.len(), 1);
+    assert_eq!(rescinded[0].offer_id, offer_id);
+    let framework = h.master.framework(&id).unwrap();
+    assert!(!framework.active);
+    assert!(framework.link.is_some());
+    assert!(framework.failover_deadline.is_none());
+    assert!(
+        h.advance(secs(5))
+            .messages::<internal::ResourceOffersMessage>()
+            .is_empty()
+    );
+
+    // Its stop() that follows is a TEARDOWN, taken.
+    h.receive(&pid, &driver_call(&id, simple_call(call::Type::Teardown)));
+    let effects = h.effects();
+    assert!(h.master.framework(&id).is_none());
+    assert_eq!(
+        effects
+            .messages_to::<internal::ShutdownFrameworkMessage>(&agent.pid)
+            .len(),
+        1
+    );
+}
+
+#[test]
 fn a_recovered_framework_resubscribes_without_force() {
     let mut h = Harness::new();
     // After a master restart an agent reports a framework this master
