@@ -8,7 +8,10 @@
 //! - [`http`]: a small HTTP/1.1 client, plus raw bytes over TCP.
 //! - [`framework`]: a scripted v1 scheduler (protobuf) for calls a real
 //!   client would not make.
-//! - [`pymesos`]: where the pymesos client is and whether to skip.
+//! - [`client`]: third-party clients as child processes: skip or require,
+//!   read their JSON summaries, signal them.
+//! - [`pymesos`], [`pesos`], [`libmesos`]: where each client is and how to
+//!   run its framework script.
 //! - [`binary`]: the workspace's binaries, found beside the test executable
 //!   (build them first with `cargo build --workspace --bins`).
 //!
@@ -21,8 +24,11 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod framework;
 pub mod http;
+pub mod libmesos;
+pub mod pesos;
 pub mod pymesos;
 
 use std::collections::BTreeSet;

@@ -1,0 +1,462 @@
+//! The genuine libmesos 1.11 scheduler driver (what Marathon runs) against
+//! a real master and agent, over the libprocess scheduler protocol: tasks
+//! with explicit acknowledgements, reconciliation and teardown; a
+//! MULTI_ROLE framework; failover of a killed and of a live scheduler;
+//! registration retries. Skipped when the driver is not set up (see
+//! `mesos_e2e::libmesos`).
+
+use std::time::{Duration, Instant};
+
+use mesos_e2e::{Cluster, libmesos};
+use serde_json::Value;
+
+/// How long a framework run may take, its own `--timeout` included.
+const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+
+#[test]
+fn libmesos_is_present_when_required() {
+    if libmesos::required()
+        && let Err(reason) = libmesos::locate()
+    {
+        panic!("{} is 1 but {reason}", libmesos::REQUIRE_VAR);
+    }
+}
+
+fn find<'a>(state: &'a Value, list: &str, id: &str) -> Option<&'a Value> {
+    state[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} in {state:#}"))
+        .iter()
+        .find(|f| f["id"] == id)
+}
+
+/// The live framework `id` in `/master/state`.
+fn live<'a>(state: &'a Value, id: &str) -> &'a Value {
+    find(state, "frameworks", id).unwrap_or_else(|| panic!("{id} not live: {state:#}"))
+}
+
+/// The states of a framework's tasks (`tasks` or `completed_tasks`).
+fn task_states(framework: &Value, list: &str) -> Vec<(String, String)> {
+    let mut states: Vec<(String, String)> = framework[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} in {framework:#}"))
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_string(),
+                t["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    states.sort();
+    states
+}
+
+/// Checks the framework `id` is gone from the master, torn down, with
+/// `tasks` completed tasks all in `state`.
+async fn assert_torn_down(cluster: &Cluster, id: &str, tasks: usize, state: &str) {
+    let master = cluster.master_state().await;
+    assert!(
+        master["frameworks"].as_array().unwrap().is_empty(),
+        "live frameworks remain: {master:#}"
+    );
+    let completed = find(&master, "completed_frameworks", id)
+        .unwrap_or_else(|| panic!("{id} not in completed_frameworks: {master:#}"));
+    let states = task_states(completed, "completed_tasks");
+    assert_eq!(states.len(), tasks, "{completed:#}");
+    assert!(states.iter().all(|(_, s)| s == state), "{completed:#}");
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The task ids of a summary's `task_states`, sorted.
+fn task_ids(summary: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = summary["task_states"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no task_states: {summary}"))
+        .keys()
+        .cloned()
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Each of `ids` is `state` in the summary's map `key`.
+fn assert_all(summary: &Value, key: &str, ids: &[String], state: &str) {
+    for id in ids {
+        assert_eq!(summary[key][id], state, "{key} of {id}: {summary:#}");
+    }
+}
+
+#[tokio::test]
+async fn three_tasks_finish_with_explicit_acks_reconcile_and_teardown() {
+    let Some(driver) =
+        libmesos::driver_or_skip("three_tasks_finish_with_explicit_acks_reconcile_and_teardown")
+    else {
+        return;
+    };
+    let cluster = Cluster::start(1).await;
+    let run = driver.run(
+        &cluster.master_address(),
+        &["--tasks", "3", "--timeout", "60"],
+        RUN_TIMEOUT,
+    );
+    let summary = &run.summary;
+    assert!(run.output.status.success(), "{}", run.describe());
+    assert_eq!(summary["ok"], true, "{}", run.describe());
+    // The driver took the registration from the master it was pointed at.
+    assert_eq!(
+        summary["master"],
+        format!("master@{}", cluster.master_address()),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(summary["tasks_launched"], 3, "{}", run.describe());
+    assert_eq!(summary["tasks_finished"], 3, "{}", run.describe());
+    // Every executor update carried a uuid and the agent's pid, so each was
+    // acknowledged; reconciliation answers carry neither.
+    let updates = summary["updates"].as_u64().unwrap();
+    let reconciled = summary["reconcile_updates"].as_u64().unwrap();
+    assert_eq!(
+        summary["acks_sent"],
+        updates - reconciled,
+        "{}",
+        run.describe()
+    );
+    assert!(updates - reconciled >= 6, "{}", run.describe());
+    // The master forgot the acknowledged finished tasks: explicit
+    // reconciliation answers each as unknown (the framework is partition
+    // aware), implicit reconciliation has nothing to report.
+    assert_eq!(summary["reconciled_explicit"], 3, "{}", run.describe());
+    let ids = task_ids(summary);
+    assert_all(summary, "reconciled_states", &ids, "TASK_UNKNOWN");
+    assert_eq!(summary["reconciled_implicit"], 0, "{}", run.describe());
+    assert_eq!(
+        summary["driver_status"],
+        "DRIVER_STOPPED",
+        "{}",
+        run.describe()
+    );
+
+    let id = summary["framework_id"].as_str().unwrap();
+    assert_torn_down(&cluster, id, 3, "TASK_FINISHED").await;
+    let state = cluster.master_state().await;
+    let completed = find(&state, "completed_frameworks", id).unwrap();
+    assert_eq!(completed["role"], "harness", "{completed:#}");
+    assert_eq!(completed["checkpoint"], true, "{completed:#}");
+    assert_eq!(completed["failover_timeout"], 604800.0, "{completed:#}");
+    for task in completed["completed_tasks"].as_array().unwrap() {
+        assert_eq!(task["role"], "harness", "{task:#}");
+    }
+}
+
+#[tokio::test]
+async fn a_multi_role_framework_runs_tasks_in_its_role() {
+    let Some(driver) = libmesos::driver_or_skip("a_multi_role_framework_runs_tasks_in_its_role")
+    else {
+        return;
+    };
+    let cluster = Cluster::start(1).await;
+    let run = driver.run(
+        &cluster.master_address(),
+        &[
+            "--tasks",
+            "3",
+            "--multi-role",
+            "--role",
+            "web",
+            "--timeout",
+            "60",
+        ],
+        RUN_TIMEOUT,
+    );
+    assert!(run.output.status.success(), "{}", run.describe());
+    assert_eq!(run.summary["ok"], true, "{}", run.describe());
+    assert_eq!(run.summary["tasks_finished"], 3, "{}", run.describe());
+
+    let id = run.summary["framework_id"].as_str().unwrap();
+    assert_torn_down(&cluster, id, 3, "TASK_FINISHED").await;
+    let state = cluster.master_state().await;
+    let completed = find(&state, "completed_frameworks", id).unwrap();
+    assert_eq!(strings(&completed["roles"]), ["web"], "{completed:#}");
+    assert!(
+        strings(&completed["capabilities"]).contains(&"MULTI_ROLE".to_string()),
+        "{completed:#}"
+    );
+    // The offers carried allocation_info for `web`, which the tasks kept.
+    for task in completed["completed_tasks"].as_array().unwrap() {
+        assert_eq!(task["role"], "web", "{task:#}");
+    }
+}
+
+/// The arguments of a first scheduler instance: `tasks` long-running
+/// tasks, then hold.
+fn long_running(tasks: &str) -> Vec<&str> {
+    vec![
+        "--tasks",
+        tasks,
+        "--cmd",
+        "sleep 30",
+        "--wait-for",
+        "running",
+        "--hold",
+        "--timeout",
+        "60",
+    ]
+}
+
+/// The arguments of a second instance taking over framework `id` and its
+/// tasks `adopted`.
+fn take_over<'a>(id: &'a str, adopted: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--framework-id",
+        id,
+        "--tasks",
+        "0",
+        "--wait-for",
+        "running",
+        "--timeout",
+        "60",
+    ];
+    for task in adopted {
+        args.extend(["--adopt-task", task.as_str()]);
+    }
+    args.extend(extra);
+    args
+}
+
+/// Checks a first instance holds with `tasks` tasks running.
+fn assert_holding(summary: &Value, tasks: u64) {
+    assert_eq!(summary["ok"], true, "{summary:#}");
+    assert_eq!(summary["phase"], "holding", "{summary:#}");
+    assert_eq!(summary["tasks_running"], tasks, "{summary:#}");
+}
+
+/// Checks a second instance was registered as framework `id` and the
+/// master reconciled every adopted task as running.
+fn assert_took_over(summary: &Value, id: &str, adopted: &[String]) {
+    assert_eq!(summary["ok"], true, "{summary:#}");
+    assert_eq!(summary["registered"], true, "{summary:#}");
+    assert_eq!(summary["framework_id"], id, "{summary:#}");
+    assert!(
+        summary["errors"].as_array().unwrap().is_empty(),
+        "{summary:#}"
+    );
+    assert_all(summary, "reconciled_states", adopted, "TASK_RUNNING");
+    assert_all(summary, "implicit_states", adopted, "TASK_RUNNING");
+}
+
+/// Polls `/master/state` until `check` holds for it, at most `timeout`.
+async fn wait_for_state(cluster: &Cluster, timeout: Duration, check: impl Fn(&Value) -> bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = cluster.master_state().await;
+        if check(&state) {
+            return;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?}; /master/state: {state:#}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_killed_scheduler_fails_over_and_adopts_its_running_tasks() {
+    let Some(driver) =
+        libmesos::driver_or_skip("a_killed_scheduler_fails_over_and_adopts_its_running_tasks")
+    else {
+        return;
+    };
+    let cluster = Cluster::start(1).await;
+    let master = cluster.master_address();
+    let mut first = driver.spawn(&master, &long_running("2"));
+    let held = first
+        .next_summary(RUN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("first instance: {e}"));
+    assert_holding(&held, 2);
+    let id = held["framework_id"].as_str().unwrap().to_string();
+    let tasks = task_ids(&held);
+
+    // It crashes, as Marathon's process would.
+    first.signal(libc::SIGKILL);
+    let killed = first.wait(Duration::from_secs(10));
+    assert!(!killed.output.status.success(), "{}", killed.describe());
+    // The master sees the scheduler go; the framework and its tasks stay
+    // for its failover timeout (a week).
+    wait_for_state(&cluster, Duration::from_secs(10), |state| {
+        live(state, &id)["connected"] == false
+    })
+    .await;
+    let state = cluster.master_state().await;
+    let framework = live(&state, &id);
+    assert_eq!(framework["active"], false, "{framework:#}");
+    let running: Vec<(String, String)> = tasks
+        .iter()
+        .map(|t| (t.clone(), "TASK_RUNNING".to_string()))
+        .collect();
+    assert_eq!(task_states(framework, "tasks"), running, "{framework:#}");
+
+    // A new instance with the same id takes over within the timeout.
+    let second = driver.run(&master, &take_over(&id, &tasks, &[]), RUN_TIMEOUT);
+    assert!(second.output.status.success(), "{}", second.describe());
+    assert_took_over(&second.summary, &id, &tasks);
+    assert_eq!(
+        second.summary["reregistered"],
+        false,
+        "{}",
+        second.describe()
+    );
+    // Its teardown ended the adopted tasks.
+    assert_torn_down(&cluster, &id, 2, "TASK_KILLED").await;
+}
+
+#[tokio::test]
+async fn a_live_scheduler_is_told_it_failed_over() {
+    let Some(driver) = libmesos::driver_or_skip("a_live_scheduler_is_told_it_failed_over") else {
+        return;
+    };
+    let cluster = Cluster::start(1).await;
+    let master = cluster.master_address();
+    let mut first = driver.spawn(&master, &long_running("2"));
+    let held = first
+        .next_summary(RUN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("first instance: {e}"));
+    assert_holding(&held, 2);
+    let id = held["framework_id"].as_str().unwrap().to_string();
+    let tasks = task_ids(&held);
+    let first_pid = live(&cluster.master_state().await, &id)["pid"].clone();
+    assert!(first_pid.is_string(), "no pid for {id}");
+
+    let mut second = driver.spawn(&master, &take_over(&id, &tasks, &["--hold"]));
+    let took_over = second
+        .next_summary(RUN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("second instance: {e}"));
+    assert_took_over(&took_over, &id, &tasks);
+
+    // The first instance's driver heard FrameworkErrorMessage and aborted;
+    // the scheduler then stopped it, which sent the master a deactivation
+    // and a TEARDOWN from the old pid.
+    let failed_over = first.wait(Duration::from_secs(30));
+    assert!(
+        failed_over.output.status.success(),
+        "{}",
+        failed_over.describe()
+    );
+    let summary = &failed_over.summary;
+    assert_eq!(summary["phase"], "ended", "{}", failed_over.describe());
+    assert_eq!(
+        summary["hold_ended_by"],
+        "error",
+        "{}",
+        failed_over.describe()
+    );
+    assert_eq!(
+        strings(&summary["errors"]),
+        ["error(): Framework failed over"],
+        "{}",
+        failed_over.describe()
+    );
+    // Those came from a pid that is no longer the framework's: ignored.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let state = cluster.master_state().await;
+    let framework = live(&state, &id);
+    assert_eq!(framework["active"], true, "{framework:#}");
+    assert_eq!(framework["connected"], true, "{framework:#}");
+    assert!(framework["pid"].is_string(), "{framework:#}");
+    assert_ne!(framework["pid"], first_pid, "{framework:#}");
+    let running: Vec<(String, String)> = tasks
+        .iter()
+        .map(|t| (t.clone(), "TASK_RUNNING".to_string()))
+        .collect();
+    assert_eq!(task_states(framework, "tasks"), running, "{framework:#}");
+
+    // Stopped, the second instance tears the framework down.
+    second.signal(libc::SIGTERM);
+    let stopped = second.wait(Duration::from_secs(30));
+    assert!(stopped.output.status.success(), "{}", stopped.describe());
+    assert_eq!(
+        stopped.summary["hold_ended_by"],
+        "SIGTERM",
+        "{}",
+        stopped.describe()
+    );
+    assert_torn_down(&cluster, &id, 2, "TASK_KILLED").await;
+}
+
+#[tokio::test]
+async fn registration_retries_make_one_framework() {
+    let Some(driver) = libmesos::driver_or_skip("registration_retries_make_one_framework") else {
+        return;
+    };
+    let cluster = Cluster::start(1).await;
+    // The driver resends SUBSCRIBE until it is registered, at most a tenth
+    // of the failover timeout apart: with 10 µs it sends many before the
+    // first answer arrives.
+    let run = driver
+        .spawn_verbose(
+            &cluster.master_address(),
+            &[
+                "--tasks",
+                "1",
+                "--failover-timeout",
+                "0.00001",
+                "--timeout",
+                "60",
+            ],
+        )
+        .wait(RUN_TIMEOUT);
+    assert!(run.output.status.success(), "{}", run.describe());
+    assert_eq!(run.summary["ok"], true, "{}", run.describe());
+    let subscribes = String::from_utf8_lossy(&run.output.stderr)
+        .matches("Sending SUBSCRIBE call")
+        .count();
+    assert!(
+        subscribes >= 2,
+        "the driver registered at its first SUBSCRIBE, nothing was retried: {}",
+        run.describe()
+    );
+
+    let id = run.summary["framework_id"].as_str().unwrap();
+    let state = cluster.master_state().await;
+    let completed = state["completed_frameworks"].as_array().unwrap();
+    assert_eq!(
+        completed.len(),
+        1,
+        "{subscribes} SUBSCRIBEs from one driver made several frameworks: {state:#}"
+    );
+    assert_eq!(completed[0]["id"], id, "{state:#}");
+    assert_torn_down(&cluster, id, 1, "TASK_FINISHED").await;
+}
+
+#[tokio::test]
+async fn an_aborted_driver_is_deactivated_then_torn_down() {
+    let Some(driver) = libmesos::driver_or_skip("an_aborted_driver_is_deactivated_then_torn_down")
+    else {
+        return;
+    };
+    let cluster = Cluster::start(1).await;
+    // abort() sends DeactivateFrameworkMessage; the stop() that follows
+    // still sends TEARDOWN, from the same, still connected, scheduler.
+    let run = driver.run(
+        &cluster.master_address(),
+        &["--tasks", "1", "--abort", "--timeout", "60"],
+        RUN_TIMEOUT,
+    );
+    assert!(run.output.status.success(), "{}", run.describe());
+    assert_eq!(run.summary["ok"], true, "{}", run.describe());
+    let id = run.summary["framework_id"].as_str().unwrap();
+    assert_torn_down(&cluster, id, 1, "TASK_FINISHED").await;
+    let log = std::fs::read_to_string(&cluster.master.log).unwrap();
+    assert!(
+        log.contains("Deactivating framework"),
+        "no deactivation in the master's log:\n{log}"
+    );
+}
