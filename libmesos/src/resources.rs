@@ -185,6 +185,22 @@ impl Value {
         }
     }
 
+    /// Puts the value in canonical form in place (see
+    /// [`Value::normalized`]); already coalesced ranges are not copied.
+    fn normalize(&mut self) {
+        match self {
+            Value::Scalar(s) => *s = from_fixed(to_fixed(*s)),
+            Value::Ranges(r) => {
+                let coalesced = r.iter().all(|(b, e)| b <= e)
+                    && r.windows(2).all(|w| w[0].1.saturating_add(1) < w[1].0);
+                if !coalesced {
+                    *r = coalesce_ranges(r);
+                }
+            }
+            Value::Set(_) => {}
+        }
+    }
+
     /// Whether the value is zero, has no ranges or is an empty set.
     pub fn is_empty(&self) -> bool {
         match self {
@@ -427,6 +443,8 @@ impl Resource {
             validate_role(a)?;
         }
         match &self.value {
+            // The common valid case without formatting the error token.
+            Value::Scalar(s) if s.is_finite() && to_fixed(*s) >= 0 && *s <= MAX_SCALAR => Ok(()),
             Value::Scalar(s) => check_scalar(*s, &fmt_fixed(to_fixed(*s))).map(|_| ()),
             Value::Ranges(r) => match r.iter().find(|(b, e)| b > e) {
                 Some((b, e)) => Err(ResourcesError::InvalidRange(format!("{b}-{e}"))),
@@ -711,7 +729,7 @@ impl Resources {
             Some(r) => r.value.add_assign_value(&resource.value),
             None => {
                 let mut r = resource.clone();
-                r.value = r.value.normalized();
+                r.value.normalize();
                 self.items.push(r);
             }
         }
@@ -908,6 +926,17 @@ impl Resources {
     }
 
     fn map_allocation(&mut self, role: Option<&str>) {
+        // Resources that all share one allocation role keep distinct keys
+        // when it changes, so nothing needs merging.
+        let first = self.items.first().map(|r| r.allocation_role.clone());
+        if let Some(first) = first {
+            if self.items.iter().all(|r| r.allocation_role == first) {
+                for r in &mut self.items {
+                    r.allocation_role = role.map(str::to_string);
+                }
+                return;
+            }
+        }
         let items = std::mem::take(&mut self.items);
         for mut r in items {
             r.allocation_role = role.map(str::to_string);
@@ -1373,6 +1402,37 @@ mod tests {
         let names: Vec<&str> = (&res).into_iter().map(|x| x.name.as_str()).collect();
         assert_eq!(names, ["cpus", "cpus", "cpus", "mem"]);
         assert_eq!(res.clone().into_iter().count(), 4);
+    }
+
+    #[test]
+    fn allocate_relabels_and_merges() {
+        let mut a = r("cpus:1;ports:[1-2]");
+        a.allocate("x");
+        a.allocate("y");
+        assert!(a.iter().all(|x| x.allocation_role.as_deref() == Some("y")));
+        assert_eq!(a.len(), 2);
+        // Resources allocated to different roles merge once relabelled.
+        let mut mixed: Resources = [
+            Resource::scalar("cpus", 1.0).with_allocation("x"),
+            Resource::scalar("cpus", 2.0).with_allocation("y"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(mixed.len(), 2);
+        mixed.allocate("z");
+        assert_eq!(mixed.len(), 1);
+        assert_eq!(mixed.cpus(), Some(3.0));
+        mixed.unallocate();
+        assert_eq!(mixed, r("cpus:3"));
+        // Adding normalizes ranges that are not coalesced yet.
+        let mut res = Resources::new();
+        res.add_resource(&Resource::ranges("ports", [(4, 6), (1, 2), (3, 3)]));
+        assert_eq!(res.ports(), Some(vec![(1, 6)]));
+        assert_eq!(
+            Resource::scalar("cpus", -1.0).validate(),
+            Err(ResourcesError::NegativeScalar("-1".into()))
+        );
+        assert!(Resource::scalar("cpus", -0.0001).validate().is_ok());
     }
 
     /// Resources drawn from one of two disjoint domains (for ranges and set

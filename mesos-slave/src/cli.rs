@@ -153,6 +153,11 @@ pub struct AgentFlags {
     #[arg(long, env = "MESOS_LOGGING_LEVEL", default_value = "INFO")]
     pub logging_level: String,
 
+    /// Do not log to standard error (the log file, if any, still gets it).
+    #[arg(long, env = "MESOS_QUIET", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub quiet: bool,
+
     /// Print the version and exit.
     #[arg(long, action = ArgAction::SetTrue)]
     pub version: bool,
@@ -305,6 +310,7 @@ impl AgentFlags {
             put("log_dir", v.display().to_string());
         }
         put("logging_level", self.logging_level.clone());
+        put("quiet", self.quiet.to_string());
         map
     }
 
@@ -381,6 +387,11 @@ fn init_logging(flags: &AgentFlags) -> anyhow::Result<()> {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter = if flags.quiet && flags.log_dir.is_none() {
+        tracing_subscriber::EnvFilter::new("off")
+    } else {
+        filter
+    };
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match &flags.log_dir {
         Some(dir) => {
@@ -442,7 +453,7 @@ async fn serve(flags: AgentFlags, config: AgentConfig) -> anyhow::Result<()> {
 pub fn main() -> std::process::ExitCode {
     let args = mesos::flags::expand_negations(
         std::env::args().collect(),
-        &["strict", "switch_user", "http_command_executor"],
+        &["strict", "switch_user", "http_command_executor", "quiet"],
     );
     let flags = AgentFlags::parse_from(args);
     if flags.version {

@@ -76,6 +76,8 @@
 //! assert_eq!(allocator.allocate(now + Duration::from_secs(5)).len(), 1);
 //! ```
 
+mod agents;
+mod frameworks;
 mod quantities;
 mod rng;
 mod slab;
@@ -90,7 +92,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mesos::ids::{AgentId, FrameworkId};
-use mesos::resources::{Resources, ResourcesError, UNRESERVED_ROLE};
+use mesos::resources::{Resources, ResourcesError};
 
 use quantities::{Names, Quantities, from_fixed};
 use rng::SplitMix64;
@@ -103,9 +105,17 @@ pub const DEFAULT_MIN_ALLOCATABLE_RESOURCES: &str = "cpus:0.01|mem:32";
 /// Mesos's `--allocation_interval` default.
 pub const DEFAULT_ALLOCATION_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The refusal Mesos applies to a `DECLINE` that carries no `Filters`
+/// (`Filters.refuse_seconds` defaults to 5); the master passes it to
+/// [`Allocator::recover_resources`] in that case.
+pub const DEFAULT_REFUSE: Duration = Duration::from_secs(5);
+
 /// The longest a refusal filter lasts; longer `refuse_seconds` are cut to
 /// this, as Mesos does.
 pub const MAX_REFUSE: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// `expiries` is never swept below this size.
+const MIN_EXPIRIES_COMPACTION: usize = 4096;
 
 /// How the allocator is set up; mirrors the master flags it depends on.
 #[derive(Debug, Clone, PartialEq)]
@@ -229,6 +239,7 @@ impl Agent {
 #[derive(Debug)]
 struct Filter {
     id: u64,
+    expires: Instant,
     role: u32,
     resources: Resources,
 }
@@ -308,6 +319,10 @@ pub struct Allocator {
     /// Entries of filters removed early stay until their time and are then
     /// ignored.
     expiries: BinaryHeap<Reverse<(Instant, u64, u32, u32)>>,
+    /// Size of `expiries` at which stale entries are swept out, so that
+    /// frameworks that decline for long and revive often do not grow it
+    /// without bound.
+    compact_expiries_at: usize,
     next_filter_id: u64,
     rng: SplitMix64,
     /// Distinguishes sorter walks.
@@ -317,6 +332,16 @@ pub struct Allocator {
 /// Whether quantities `q` meet one of `mins` (any, if there is none).
 fn allocatable(q: &Quantities, mins: &[Vec<(usize, i64)>]) -> bool {
     mins.is_empty() || mins.iter().any(|m| q.contains(m))
+}
+
+/// The part of `available` allocatable to `role`, or `None` if that is
+/// all of it.
+fn allocatable_part(available: &Resources, role: &str) -> Option<Resources> {
+    if available.iter().all(|r| r.is_allocatable_to(role)) {
+        None
+    } else {
+        Some(available.allocatable_to(role))
+    }
 }
 
 /// `resources` with allocation roles cleared.
@@ -377,6 +402,7 @@ impl Allocator {
             dirty: Vec::new(),
             all_dirty: false,
             expiries: BinaryHeap::new(),
+            compact_expiries_at: MIN_EXPIRIES_COMPACTION,
             next_filter_id: 0,
             rng: SplitMix64::new(config.seed),
             epoch: 0,
@@ -405,693 +431,6 @@ impl Allocator {
             if !a.dirty && !a.available.is_empty() {
                 a.dirty = true;
                 self.dirty.push(agent);
-            }
-        }
-    }
-
-    // ---- Frameworks -------------------------------------------------------
-
-    /// Adds a framework, with what it already holds (recovered from its
-    /// tasks after a master failover) and whether it is connected.
-    ///
-    /// Usage that agents reported for this framework before it was added is
-    /// counted now. An entry of `used` that the agent did not report is
-    /// taken from the agent's available resources if they hold it. Adding a
-    /// known framework updates it instead.
-    pub fn add_framework(
-        &mut self,
-        id: FrameworkId,
-        framework: FrameworkSpec,
-        used: HashMap<AgentId, Resources>,
-        active: bool,
-    ) {
-        if self.framework_index.contains_key(&id) {
-            tracing::warn!(framework_id = %id, "framework added twice; updating it");
-            self.update_framework(&id, framework);
-            if active {
-                self.activate_framework(&id);
-            } else {
-                self.deactivate_framework(&id);
-            }
-            return;
-        }
-        let min_allocatable = self.min_allocatable_of(&framework);
-        let roles: Vec<String> = framework.roles.iter().cloned().collect();
-        let f = self.frameworks.insert(Framework {
-            id: id.clone(),
-            spec: framework,
-            min_allocatable,
-            active,
-            roles: HashMap::new(),
-            agents: HashMap::new(),
-            filters: HashMap::new(),
-        });
-        self.framework_index.insert(id.clone(), f);
-        for role in &roles {
-            self.track_role(f, role);
-        }
-
-        for a in self.untracked.remove(&id).unwrap_or_default() {
-            let Some(agent) = self.agents.get(a) else {
-                continue;
-            };
-            let pending: Vec<(usize, Arc<str>, Resources)> = agent
-                .held
-                .iter()
-                .enumerate()
-                .filter(|(_, h)| h.framework == id && !h.tracked)
-                .map(|(i, h)| (i, h.role.clone(), h.resources.clone()))
-                .collect();
-            for (i, role, resources) in pending {
-                let r = self.track_role(f, &role);
-                if let Some(h) = self.agents.get_mut(a).and_then(|ag| ag.held.get_mut(i)) {
-                    h.tracked = true;
-                    h.role_index = r;
-                }
-                let q = self.quantities(&resources);
-                self.count_held(f, r, a, 1);
-                self.track_allocated(f, r, &q);
-            }
-        }
-
-        for (agent_id, resources) in used {
-            let Some(&a) = self.agent_index.get(&agent_id) else {
-                continue;
-            };
-            let default_role = self.default_role(f);
-            for (role, part) in split_by_role(&resources, &default_role) {
-                let agent = self.agents.get(a).expect("indexed agent exists");
-                if let Some(i) = agent.held_index(&id, &role) {
-                    if agent.held[i].resources.contains(&part) {
-                        continue;
-                    }
-                }
-                let part = held_part(&agent.available, &part);
-                if part.is_empty() {
-                    tracing::warn!(framework_id = %id, agent_id = %agent_id,
-                        "used resources not available on the agent; ignored");
-                    continue;
-                }
-                self.hold(a, f, &role, part);
-            }
-        }
-
-        self.sync_framework(f);
-        if active {
-            self.all_dirty = true;
-        }
-        tracing::debug!(framework_id = %id, "added framework");
-    }
-
-    /// Changes a framework's roles, suppressed roles, capabilities or
-    /// minimum offer sizes. Leaving a role drops its filters for that role;
-    /// un-suppressing a role drops them too (a revive), as in Mesos.
-    pub fn update_framework(&mut self, id: &FrameworkId, framework: FrameworkSpec) {
-        let Some(&f) = self.framework_index.get(id) else {
-            tracing::warn!(framework_id = %id, "update of unknown framework");
-            return;
-        };
-        let min_allocatable = self.min_allocatable_of(&framework);
-        let fw = self
-            .frameworks
-            .get_mut(f)
-            .expect("indexed framework exists");
-        let old = mem::replace(&mut fw.spec, framework);
-        fw.min_allocatable = min_allocatable;
-        let new = fw.spec.clone();
-
-        for role in new.roles.difference(&old.roles) {
-            self.track_role(f, role);
-        }
-        let left: Vec<&String> = old.roles.difference(&new.roles).collect();
-        let revived = old
-            .suppressed_roles
-            .difference(&new.suppressed_roles)
-            .filter(|r| new.roles.contains(*r));
-        for role in left.iter().copied().chain(revived) {
-            if let Some(&r) = self.role_index.get(role.as_str()) {
-                if let Some(fw) = self.frameworks.get_mut(f) {
-                    fw.clear_filters(r);
-                }
-            }
-        }
-        self.sync_framework(f);
-        for role in left {
-            if let Some(&r) = self.role_index.get(role.as_str()) {
-                self.untrack_role_if_unused(f, r);
-            }
-        }
-        self.all_dirty = true;
-    }
-
-    /// Removes a framework and gives back everything it holds.
-    pub fn remove_framework(&mut self, id: &FrameworkId) {
-        let Some(f) = self.framework_index.remove(id) else {
-            return;
-        };
-        let Some(fw) = self.frameworks.remove(f) else {
-            return;
-        };
-        for &a in fw.agents.keys() {
-            let Some(agent) = self.agents.get_mut(a) else {
-                continue;
-            };
-            let mut kept = Vec::with_capacity(agent.held.len());
-            let mut freed = Vec::new();
-            for h in agent.held.drain(..) {
-                if h.framework == *id {
-                    freed.push(h);
-                } else {
-                    kept.push(h);
-                }
-            }
-            agent.held = kept;
-            for h in freed {
-                agent.available += &h.resources;
-                let q = self.names.known_quantities(&h.resources);
-                self.role_sorter.unallocated(h.role_index, &q, &self.totals);
-            }
-            self.mark_dirty(a);
-        }
-        for &r in fw.roles.keys() {
-            let remove_role = match self.roles.get_mut(r) {
-                Some(role) => {
-                    if role.frameworks.is_active(f) {
-                        role.active -= 1;
-                        if role.active == 0 {
-                            self.role_sorter.deactivate(r);
-                        }
-                    }
-                    role.frameworks.remove(f, &self.totals);
-                    role.frameworks.is_empty()
-                }
-                None => false,
-            };
-            if remove_role {
-                self.remove_role(r);
-            }
-        }
-        tracing::debug!(framework_id = %id, "removed framework");
-    }
-
-    /// Makes a framework eligible for offers again.
-    pub fn activate_framework(&mut self, id: &FrameworkId) {
-        if let Some(&f) = self.framework_index.get(id) {
-            if let Some(fw) = self.frameworks.get_mut(f) {
-                fw.active = true;
-            }
-            self.sync_framework(f);
-            self.all_dirty = true;
-        }
-    }
-
-    /// Stops offers to a framework (it disconnected) but keeps what it
-    /// holds; its filters are dropped, as in Mesos.
-    pub fn deactivate_framework(&mut self, id: &FrameworkId) {
-        if let Some(&f) = self.framework_index.get(id) {
-            if let Some(fw) = self.frameworks.get_mut(f) {
-                fw.active = false;
-                fw.filters.clear();
-            }
-            self.sync_framework(f);
-        }
-    }
-
-    /// Suppresses offers to a framework for `roles` (`None`: all its
-    /// roles) until it revives them.
-    pub fn suppress_offers(&mut self, id: &FrameworkId, roles: Option<&BTreeSet<String>>) {
-        let Some(&f) = self.framework_index.get(id) else {
-            return;
-        };
-        let Some(fw) = self.frameworks.get_mut(f) else {
-            return;
-        };
-        let targets: Vec<String> = match roles {
-            Some(r) => r.intersection(&fw.spec.roles).cloned().collect(),
-            None => fw.spec.roles.iter().cloned().collect(),
-        };
-        fw.spec.suppressed_roles.extend(targets);
-        self.sync_framework(f);
-    }
-
-    /// Revives offers to a framework for `roles` (`None`: all its roles):
-    /// un-suppresses them and drops its filters for them.
-    pub fn revive_offers(&mut self, id: &FrameworkId, roles: Option<&BTreeSet<String>>) {
-        let Some(&f) = self.framework_index.get(id) else {
-            return;
-        };
-        let Some(fw) = self.frameworks.get_mut(f) else {
-            return;
-        };
-        let targets: Vec<String> = match roles {
-            Some(r) => r.iter().cloned().collect(),
-            None => fw.spec.roles.iter().cloned().collect(),
-        };
-        for role in &targets {
-            fw.spec.suppressed_roles.remove(role);
-            if let Some(&r) = self.role_index.get(role.as_str()) {
-                fw.clear_filters(r);
-            }
-        }
-        self.sync_framework(f);
-        self.all_dirty = true;
-    }
-
-    fn min_allocatable_of(
-        &mut self,
-        spec: &FrameworkSpec,
-    ) -> HashMap<String, Vec<Vec<(usize, i64)>>> {
-        let out = spec
-            .min_allocatable_resources
-            .iter()
-            .map(|(role, mins)| {
-                let mins = mins
-                    .iter()
-                    .map(|m| min_quantities(&mut self.names, m))
-                    .collect();
-                (role.clone(), mins)
-            })
-            .collect();
-        self.sync_excluded();
-        out
-    }
-
-    /// The role resources without an allocation role are taken to be for.
-    fn default_role(&self, f: u32) -> String {
-        match self.frameworks.get(f).map(|fw| &fw.spec.roles) {
-            Some(roles) if roles.len() == 1 => roles.iter().next().cloned().unwrap_or_default(),
-            _ => UNRESERVED_ROLE.to_string(),
-        }
-    }
-
-    /// Tracks framework `f` under `role`, creating the role if new.
-    fn track_role(&mut self, f: u32, role: &str) -> u32 {
-        let r = match self.role_index.get(role) {
-            Some(&r) => r,
-            None => {
-                let name: Arc<str> = Arc::from(role);
-                let r = self.roles.insert(Role {
-                    name: name.clone(),
-                    frameworks: Sorter::new(false),
-                    active: 0,
-                });
-                self.role_index.insert(name, r);
-                self.role_sorter.add(r, role, &self.totals);
-                r
-            }
-        };
-        let Some(fw) = self.frameworks.get_mut(f) else {
-            return r;
-        };
-        if let std::collections::hash_map::Entry::Vacant(e) = fw.roles.entry(r) {
-            e.insert(0);
-            if let Some(role) = self.roles.get_mut(r) {
-                role.frameworks.add(f, fw.id.as_str(), &self.totals);
-            }
-        }
-        r
-    }
-
-    /// Stops tracking `f` under role `r` if it neither subscribes to it nor
-    /// holds anything for it; drops the role when no framework is left.
-    fn untrack_role_if_unused(&mut self, f: u32, r: u32) {
-        let Some(fw) = self.frameworks.get_mut(f) else {
-            return;
-        };
-        let Some(role) = self.roles.get_mut(r) else {
-            return;
-        };
-        if fw.roles.get(&r) != Some(&0) || fw.spec.roles.contains(&*role.name) {
-            return;
-        }
-        fw.roles.remove(&r);
-        fw.clear_filters(r);
-        if role.frameworks.is_active(f) {
-            role.active -= 1;
-            if role.active == 0 {
-                self.role_sorter.deactivate(r);
-            }
-        }
-        role.frameworks.remove(f, &self.totals);
-        if role.frameworks.is_empty() {
-            self.remove_role(r);
-        }
-    }
-
-    fn remove_role(&mut self, r: u32) {
-        if let Some(role) = self.roles.remove(r) {
-            self.role_index.remove(&role.name);
-            self.role_sorter.remove(r, &self.totals);
-        }
-    }
-
-    /// Makes the sorters' activation of `f` match its state in every role
-    /// it is tracked under.
-    fn sync_framework(&mut self, f: u32) {
-        let Some(fw) = self.frameworks.get(f) else {
-            return;
-        };
-        for &r in fw.roles.keys() {
-            let Some(role) = self.roles.get_mut(r) else {
-                continue;
-            };
-            let want = fw.wants(&role.name);
-            if want == role.frameworks.is_active(f) {
-                continue;
-            }
-            if want {
-                role.frameworks.activate(f);
-                role.active += 1;
-                if role.active == 1 {
-                    self.role_sorter.activate(r);
-                }
-            } else {
-                role.frameworks.deactivate(f);
-                role.active -= 1;
-                if role.active == 0 {
-                    self.role_sorter.deactivate(r);
-                }
-            }
-        }
-    }
-
-    /// Adjusts the holding counters of framework `f` for role `r` on agent
-    /// `a` by `delta` held entries.
-    fn count_held(&mut self, f: u32, r: u32, a: u32, delta: i32) {
-        let Some(fw) = self.frameworks.get_mut(f) else {
-            return;
-        };
-        // A role stays tracked at zero; `untrack_role_if_unused` decides.
-        let n = fw.roles.entry(r).or_insert(0);
-        *n = n.saturating_add_signed(delta);
-        let m = fw.agents.entry(a).or_insert(0);
-        *m = m.saturating_add_signed(delta);
-        if *m == 0 {
-            fw.agents.remove(&a);
-        }
-    }
-
-    fn track_allocated(&mut self, f: u32, r: u32, q: &Quantities) {
-        self.role_sorter.allocated(r, q, &self.totals);
-        if let Some(role) = self.roles.get_mut(r) {
-            role.frameworks.allocated(f, q, &self.totals);
-        }
-    }
-
-    fn untrack_allocated(&mut self, f: u32, r: u32, q: &Quantities) {
-        self.role_sorter.unallocated(r, q, &self.totals);
-        if let Some(role) = self.roles.get_mut(r) {
-            role.frameworks.unallocated(f, q, &self.totals);
-        }
-    }
-
-    /// Moves `resources` (taken from the agent's available ones by the
-    /// caller, or about to be) into what known framework `f` holds on agent
-    /// `a` for `role`, and counts them in the sorters.
-    fn hold(&mut self, a: u32, f: u32, role: &str, resources: Resources) {
-        let r = self.track_role(f, role);
-        let q = self.quantities(&resources);
-        let Some(fw_id) = self.frameworks.get(f).map(|fw| fw.id.clone()) else {
-            return;
-        };
-        let Some(agent) = self.agents.get_mut(a) else {
-            return;
-        };
-        agent.available -= &resources;
-        let new_entry = match agent.held_index(&fw_id, role) {
-            Some(i) => {
-                agent.held[i].resources += &resources;
-                false
-            }
-            None => {
-                agent.held.push(Held {
-                    framework: fw_id,
-                    role: self
-                        .roles
-                        .get(r)
-                        .map(|x| x.name.clone())
-                        .unwrap_or_else(|| Arc::from(role)),
-                    role_index: r,
-                    tracked: true,
-                    resources,
-                });
-                true
-            }
-        };
-        if new_entry {
-            self.count_held(f, r, a, 1);
-        }
-        self.track_allocated(f, r, &q);
-    }
-
-    // ---- Agents -----------------------------------------------------------
-
-    /// Adds an agent with its total resources and what frameworks already
-    /// use on it (with allocation roles; resources without one are taken to
-    /// be for the framework's only role, or `*`). Usage beyond the total is
-    /// cut to it. Adding a known agent replaces it.
-    pub fn add_agent(
-        &mut self,
-        id: AgentId,
-        total: Resources,
-        used: HashMap<FrameworkId, Resources>,
-    ) {
-        if self.agent_index.contains_key(&id) {
-            tracing::warn!(agent_id = %id, "agent added twice; replacing it");
-            self.remove_agent(&id);
-        }
-        let total = unallocated(&total);
-        let total_q = self.quantities(&total);
-        self.totals.total.add(&total_q);
-        self.totals.generation += 1;
-        let has_gpu = total.gpus().is_some_and(|g| g > 0.0);
-        let a = self.agents.insert(Agent {
-            id: id.clone(),
-            available: total.clone(),
-            total,
-            total_q,
-            held: Vec::new(),
-            activated: true,
-            has_gpu,
-            dirty: false,
-        });
-        self.agent_index.insert(id.clone(), a);
-
-        for (framework_id, resources) in used {
-            let f = self.framework_index.get(&framework_id).copied();
-            let default_role = match f {
-                Some(f) => self.default_role(f),
-                None => UNRESERVED_ROLE.to_string(),
-            };
-            for (role, part) in split_by_role(&resources, &default_role) {
-                let agent = self.agents.get_mut(a).expect("just inserted");
-                let part = held_part(&agent.available, &part);
-                if part.is_empty() {
-                    continue;
-                }
-                match f {
-                    Some(f) => self.hold(a, f, &role, part),
-                    None => {
-                        agent.available -= &part;
-                        match agent.held_index(&framework_id, &role) {
-                            Some(i) => agent.held[i].resources += &part,
-                            None => agent.held.push(Held {
-                                framework: framework_id.clone(),
-                                role: Arc::from(role.as_str()),
-                                role_index: 0,
-                                tracked: false,
-                                resources: part,
-                            }),
-                        }
-                        self.untracked
-                            .entry(framework_id.clone())
-                            .or_default()
-                            .insert(a);
-                    }
-                }
-            }
-        }
-        self.mark_dirty(a);
-        tracing::debug!(agent_id = %id, "added agent");
-    }
-
-    /// Changes an agent's total (a resize, or a reservation changed by an
-    /// operation). What frameworks hold is kept; the available resources
-    /// become the new total minus that.
-    pub fn update_agent_total(&mut self, id: &AgentId, total: Resources) {
-        let Some(&a) = self.agent_index.get(id) else {
-            return;
-        };
-        let total = unallocated(&total);
-        let total_q = self.quantities(&total);
-        let Some(agent) = self.agents.get_mut(a) else {
-            return;
-        };
-        if agent.total == total {
-            return;
-        }
-        self.totals.total.sub(&agent.total_q);
-        self.totals.total.add(&total_q);
-        self.totals.generation += 1;
-        let mut available = total.clone();
-        for h in &agent.held {
-            available -= &h.resources;
-        }
-        agent.has_gpu = total.gpus().is_some_and(|g| g > 0.0);
-        agent.total = total;
-        agent.total_q = total_q;
-        agent.available = available;
-        self.mark_dirty(a);
-    }
-
-    /// Removes an agent; what frameworks held on it is forgotten.
-    pub fn remove_agent(&mut self, id: &AgentId) {
-        let Some(a) = self.agent_index.remove(id) else {
-            return;
-        };
-        let Some(agent) = self.agents.remove(a) else {
-            return;
-        };
-        self.totals.total.sub(&agent.total_q);
-        self.totals.generation += 1;
-        for h in agent.held {
-            if !h.tracked {
-                if let Some(set) = self.untracked.get_mut(&h.framework) {
-                    set.remove(&a);
-                    if set.is_empty() {
-                        self.untracked.remove(&h.framework);
-                    }
-                }
-                continue;
-            }
-            let Some(&f) = self.framework_index.get(&h.framework) else {
-                continue;
-            };
-            let q = self.names.known_quantities(&h.resources);
-            self.untrack_allocated(f, h.role_index, &q);
-            self.count_held(f, h.role_index, a, -1);
-            self.untrack_role_if_unused(f, h.role_index);
-        }
-        for fw in self.frameworks.values_mut() {
-            fw.filters.remove(&a);
-        }
-        tracing::debug!(agent_id = %id, "removed agent");
-    }
-
-    /// Makes an agent's resources offerable again (it reconnected).
-    pub fn activate_agent(&mut self, id: &AgentId) {
-        if let Some(&a) = self.agent_index.get(id) {
-            if let Some(agent) = self.agents.get_mut(a) {
-                agent.activated = true;
-            }
-            self.mark_dirty(a);
-        }
-    }
-
-    /// Stops offering an agent's resources (disconnected or unreachable);
-    /// what frameworks hold there is kept.
-    pub fn deactivate_agent(&mut self, id: &AgentId) {
-        if let Some(&a) = self.agent_index.get(id) {
-            if let Some(agent) = self.agents.get_mut(a) {
-                agent.activated = false;
-            }
-        }
-    }
-
-    // ---- Resources --------------------------------------------------------
-
-    /// Takes back resources a framework held on an agent: a declined or
-    /// rescinded offer, or the resources of a finished task.
-    ///
-    /// `resources` are grouped by allocation role; resources without one
-    /// are taken to be for the role under which the framework holds them
-    /// (or its only role). Resources the framework does not hold are
-    /// ignored. A `refuse` longer than zero installs a filter: until
-    /// `now + max(refuse, allocation_interval)` (at most [`MAX_REFUSE`]) the
-    /// framework is not offered, for that role on that agent, anything
-    /// these resources contain.
-    pub fn recover_resources(
-        &mut self,
-        framework: &FrameworkId,
-        agent: &AgentId,
-        resources: &Resources,
-        refuse: Option<Duration>,
-        now: Instant,
-    ) {
-        if resources.is_empty() {
-            return;
-        }
-        let Some(&a) = self.agent_index.get(agent) else {
-            return;
-        };
-        let f = self.framework_index.get(framework).copied();
-        let default_role = {
-            let ag = self.agents.get(a).expect("indexed agent exists");
-            let mut roles = ag.held.iter().filter(|h| h.framework == *framework);
-            match (roles.next(), roles.next()) {
-                (Some(h), None) => h.role.to_string(),
-                _ => f.map_or_else(|| UNRESERVED_ROLE.to_string(), |f| self.default_role(f)),
-            }
-        };
-        for (role, part) in split_by_role(resources, &default_role) {
-            let ag = self.agents.get_mut(a).expect("indexed agent exists");
-            let Some(i) = ag.held_index(framework, &role) else {
-                tracing::warn!(framework_id = %framework, agent_id = %agent, role = %role,
-                    "recovered resources not held; ignored");
-                continue;
-            };
-            let part = held_part(&ag.held[i].resources, &part);
-            if part.is_empty() {
-                continue;
-            }
-            ag.held[i].resources -= &part;
-            ag.available += &part;
-            let emptied = ag.held[i].resources.is_empty();
-            let (tracked, r) = (ag.held[i].tracked, ag.held[i].role_index);
-            if emptied {
-                ag.held.swap_remove(i);
-            }
-            if tracked {
-                if let Some(f) = f {
-                    let q = self.names.known_quantities(&part);
-                    self.untrack_allocated(f, r, &q);
-                    if emptied {
-                        self.count_held(f, r, a, -1);
-                    }
-                }
-            } else if emptied
-                && self
-                    .agents
-                    .get(a)
-                    .is_some_and(|ag| !ag.held.iter().any(|h| h.framework == *framework))
-            {
-                if let Some(set) = self.untracked.get_mut(framework) {
-                    set.remove(&a);
-                }
-            }
-            self.mark_dirty(a);
-
-            let refuse = refuse.unwrap_or(Duration::ZERO).min(MAX_REFUSE);
-            if let (Some(f), true) = (f, tracked && !refuse.is_zero()) {
-                let timeout = refuse.max(self.allocation_interval);
-                let id = self.next_filter_id;
-                self.next_filter_id += 1;
-                if let Some(fw) = self.frameworks.get_mut(f) {
-                    if fw.spec.roles.contains(&role) {
-                        fw.filters.entry(a).or_default().push(Filter {
-                            id,
-                            role: r,
-                            resources: part,
-                        });
-                        let expires = now.checked_add(timeout).unwrap_or(now + MAX_REFUSE);
-                        self.expiries.push(Reverse((expires, id, f, a)));
-                    }
-                }
-            }
-            if tracked && emptied {
-                if let Some(f) = f {
-                    self.untrack_role_if_unused(f, r);
-                }
             }
         }
     }
@@ -1168,6 +507,10 @@ impl Allocator {
         for role in self.roles.values_mut() {
             role.frameworks.refresh(&self.totals);
         }
+        // This is Mesos's second (fair share) stage. Quota would add a first
+        // pass over the same candidates offering only to roles below their
+        // guarantees, and make this one hold back the headroom the
+        // remaining guarantees need.
         let mut out = Vec::new();
         for a in candidates {
             self.allocate_agent(a, &mut out);
@@ -1202,11 +545,13 @@ impl Allocator {
             let Some(role) = roles.get_mut(r) else {
                 continue;
             };
-            let mut candidates = agent.available.allocatable_to(&role.name);
-            if candidates.is_empty() {
+            // `None` while everything available is allocatable to the role
+            // (no other role's reservations): then nothing is copied.
+            let mut part = allocatable_part(&agent.available, &role.name);
+            if part.as_ref().is_some_and(Resources::is_empty) {
                 continue;
             }
-            let mut q = names.known_quantities(&candidates);
+            let mut q = names.known_quantities(part.as_ref().unwrap_or(&agent.available));
             *epoch += 1;
             let mut cursor = role.frameworks.cursor(*epoch);
             while let Some(f) = role.frameworks.next(&mut cursor) {
@@ -1220,16 +565,18 @@ impl Allocator {
                     .min_allocatable
                     .get(&*role.name)
                     .unwrap_or(&*min_allocatable);
-                if !allocatable(&q, mins) || fw.is_filtered(a, r, &candidates) {
+                let candidates = part.as_ref().unwrap_or(&agent.available);
+                if !allocatable(&q, mins) || fw.is_filtered(a, r, candidates) {
                     continue;
                 }
 
-                let offered = mem::take(&mut candidates);
-                if offered.len() == agent.available.len() {
-                    agent.available = Resources::new();
-                } else {
-                    agent.available -= &offered;
-                }
+                let offered = match part.take() {
+                    None => mem::take(&mut agent.available),
+                    Some(p) => {
+                        agent.available -= &p;
+                        p
+                    }
+                };
                 match agent.held_index(&fw.id, &role.name) {
                     Some(i) => agent.held[i].resources += &offered,
                     None => {
@@ -1252,18 +599,18 @@ impl Allocator {
                 out.push(Allocation {
                     framework_id: fw.id.clone(),
                     agent_id: agent.id.clone(),
-                    role: role.name.to_string(),
+                    role: String::from(&*role.name),
                     resources,
                 });
 
                 if agent.available.is_empty() {
                     break;
                 }
-                candidates = agent.available.allocatable_to(&role.name);
-                if candidates.is_empty() {
+                part = allocatable_part(&agent.available, &role.name);
+                if part.as_ref().is_some_and(Resources::is_empty) {
                     break;
                 }
-                q = names.known_quantities(&candidates);
+                q = names.known_quantities(part.as_ref().unwrap_or(&agent.available));
             }
         }
     }
@@ -1274,6 +621,23 @@ impl Allocator {
     /// [`Allocator::next_filter_expiry`].
     pub fn has_pending_work(&self) -> bool {
         self.all_dirty || !self.dirty.is_empty()
+    }
+
+    /// Rebuilds `expiries` from the filters in force.
+    fn compact_expiries(&mut self) {
+        let live: Vec<_> = self
+            .frameworks
+            .iter()
+            .flat_map(|(f, fw)| {
+                fw.filters.iter().flat_map(move |(&a, filters)| {
+                    filters
+                        .iter()
+                        .map(move |x| Reverse((x.expires, x.id, f, a)))
+                })
+            })
+            .collect();
+        self.expiries = BinaryHeap::from(live);
+        self.compact_expiries_at = (2 * self.expiries.len()).max(MIN_EXPIRIES_COMPACTION);
     }
 
     /// No later than the first time a filter expires, if any; a cycle at
@@ -1337,9 +701,9 @@ impl Allocator {
         out
     }
 
-    /// The weighted dominant share of a role (Mesos's
-    /// `allocator/mesos/roles/<role>/shares/dominant`, before weighting it
-    /// is divided by the role's weight).
+    /// A role's dominant share divided by its weight, the value roles are
+    /// ordered by (its whole subtree counts): Mesos's
+    /// `allocator/mesos/roles/<role>/shares/dominant` metric.
     pub fn role_share(&self, role: &str) -> Option<f64> {
         let &r = self.role_index.get(role)?;
         self.role_sorter.share(r, &self.totals)

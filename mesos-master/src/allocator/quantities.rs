@@ -72,7 +72,7 @@ impl Names {
     /// scalars of unknown names are ignored (they cannot reach a threshold
     /// that names them, since thresholds are interned up front).
     pub(crate) fn known_quantities(&self, resources: &Resources) -> Quantities {
-        let mut q = Quantities::default();
+        let mut q = Quantities(Vec::with_capacity(self.names.len()));
         for r in resources {
             if let Value::Scalar(v) = r.value {
                 if let Some(i) = self.get(&r.name) {

@@ -23,7 +23,7 @@
 //! yields each active client once, in the order of the tree when it started,
 //! like iterating over Mesos's `sort()` result.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -69,12 +69,12 @@ impl Totals {
 }
 
 /// A node's position among its siblings. Shares are non-negative, so the
-/// bits of the `f64` order like the value.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// bits of the `f64` order like the value; `rank` orders like the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     share: u64,
     count: u64,
-    path: Arc<str>,
+    rank: u64,
     node: NodeId,
 }
 
@@ -88,8 +88,13 @@ struct Node {
     leaf: Option<(u32, bool)>,
     /// Internal nodes and active leaves among the children, in DRF order.
     children: BTreeSet<Key>,
-    /// All children, active or not; an internal node with none is removed.
-    child_count: u32,
+    /// All children, active or not, by path; an internal node with none is
+    /// removed.
+    names: BTreeMap<Arc<str>, NodeId>,
+    /// Among siblings, ranks order like paths, so that ties are broken by
+    /// path (as in Mesos) with an integer comparison. They are spread over
+    /// `u64` and renumbered when two neighbours leave no gap.
+    rank: u64,
     /// Scalar allocation of the subtree.
     alloc: Quantities,
     /// How many allocations the subtree was chosen for (the tie-breaker).
@@ -145,14 +150,15 @@ impl Sorter {
             parent: ROOT,
             leaf: None,
             children: BTreeSet::new(),
-            child_count: 0,
+            names: BTreeMap::new(),
+            rank: 0,
             alloc: Quantities::default(),
             count: 0,
             weight: DEFAULT_WEIGHT,
             key: Key {
                 share: 0,
                 count: 0,
-                path: Arc::from(""),
+                rank: 0,
                 node: ROOT,
             },
             in_set: false,
@@ -194,7 +200,7 @@ impl Sorter {
         Key {
             share: share.to_bits(),
             count: n.count,
-            path: n.path.clone(),
+            rank: n.rank,
             node: id,
         }
     }
@@ -206,11 +212,11 @@ impl Sorter {
         if n.key == key {
             return;
         }
-        let (parent, in_set, old) = (n.parent, n.in_set, n.key.clone());
+        let (parent, in_set, old) = (n.parent, n.in_set, n.key);
         if in_set {
             let siblings = &mut self.node_mut(parent).children;
             siblings.remove(&old);
-            siblings.insert(key.clone());
+            siblings.insert(key);
         }
         self.node_mut(id).key = key;
     }
@@ -221,7 +227,7 @@ impl Sorter {
         if n.in_set == in_set {
             return;
         }
-        let (parent, key) = (n.parent, n.key.clone());
+        let (parent, key) = (n.parent, n.key);
         let siblings = &mut self.node_mut(parent).children;
         if in_set {
             siblings.insert(key);
@@ -244,14 +250,15 @@ impl Sorter {
             parent,
             leaf,
             children: BTreeSet::new(),
-            child_count: 0,
+            names: BTreeMap::new(),
+            rank: 0,
             alloc: Quantities::default(),
             count: 0,
             weight,
             key: Key {
                 share: 0,
                 count: 0,
-                path: path.clone(),
+                rank: 0,
                 node: 0,
             },
             in_set: false,
@@ -267,12 +274,50 @@ impl Sorter {
                 (self.nodes.len() - 1) as NodeId
             }
         };
+        self.paths.insert(path.clone(), id);
+        self.place(id, parent, path, totals);
         self.node_mut(id).key = self.key_of(id, totals);
-        self.node_mut(parent).child_count += 1;
-        self.paths.insert(path, id);
         let sortable = self.node(id).sortable();
         self.set_in_set(id, sortable);
         id
+    }
+
+    /// Lists new node `id` among its parent's children and gives it a rank
+    /// between its neighbours by path.
+    fn place(&mut self, id: NodeId, parent: NodeId, path: Arc<str>, totals: &Totals) {
+        let names = &mut self.node_mut(parent).names;
+        names.insert(path.clone(), id);
+        let before = names
+            .range::<str, _>((Bound::Unbounded, Bound::Excluded(&*path)))
+            .next_back()
+            .map(|(_, &n)| n);
+        let after = names
+            .range::<str, _>((Bound::Excluded(&*path), Bound::Unbounded))
+            .next()
+            .map(|(_, &n)| n);
+        let low = before.map_or(0, |n| self.node(n).rank);
+        let high = after.map_or(u64::MAX, |n| self.node(n).rank);
+        if high - low >= 2 {
+            self.node_mut(id).rank = low + (high - low) / 2;
+        } else {
+            self.renumber(parent, totals);
+        }
+    }
+
+    /// Spreads the ranks of `parent`'s children evenly again.
+    fn renumber(&mut self, parent: NodeId, totals: &Totals) {
+        let children: Vec<NodeId> = self.node(parent).names.values().copied().collect();
+        let step = u64::MAX / (children.len() as u64 + 1);
+        self.node_mut(parent).children.clear();
+        for (i, &c) in children.iter().enumerate() {
+            self.node_mut(c).rank = step * (i as u64 + 1);
+            let key = self.key_of(c, totals);
+            let n = self.node_mut(c);
+            n.key = key;
+            if n.in_set {
+                self.node_mut(parent).children.insert(key);
+            }
+        }
     }
 
     /// Adds `client` at `path`, inactive, with no allocation. Adding a
@@ -358,12 +403,12 @@ impl Sorter {
         loop {
             self.set_in_set(id, false);
             let parent = self.node(id).parent;
-            self.node_mut(parent).child_count -= 1;
             let path = self.node(id).path.clone();
+            self.node_mut(parent).names.remove(&path);
             self.paths.remove(&path);
             self.node_mut(id).children.clear();
             self.free.push(id);
-            if parent == ROOT || self.node(parent).child_count > 0 {
+            if parent == ROOT || !self.node(parent).names.is_empty() {
                 break;
             }
             id = parent;
@@ -421,6 +466,28 @@ impl Sorter {
         let mut n = leaf;
         while n != ROOT {
             self.node_mut(n).alloc.sub(q);
+            self.rekey(n, totals);
+            n = self.node(n).parent;
+        }
+    }
+
+    /// Replaces `old` by `new` in what `client` holds without counting an
+    /// allocation (an operation changed the shape of held resources).
+    pub(crate) fn reallocated(
+        &mut self,
+        client: u32,
+        old: &Quantities,
+        new: &Quantities,
+        totals: &Totals,
+    ) {
+        let Some(&leaf) = self.clients.get(&client) else {
+            return;
+        };
+        let mut n = leaf;
+        while n != ROOT {
+            let node = self.node_mut(n);
+            node.alloc.sub(old);
+            node.alloc.add(new);
             self.rekey(n, totals);
             n = self.node(n).parent;
         }
@@ -487,7 +554,7 @@ impl Sorter {
             };
             let found = range
                 .find(|k| self.node(k.node).visited != cursor.epoch)
-                .cloned();
+                .copied();
             match found {
                 None => {
                     let node = *node;
@@ -584,6 +651,35 @@ mod tests {
         assert!(!s.is_active(3) && s.contains(3));
         s.remove(2, &t);
         assert_eq!(s.sorted(), [1]);
+    }
+
+    #[test]
+    fn ties_follow_paths_through_renumbering() {
+        let mut names = Names::default();
+        let t = totals(&mut names, "cpus:10");
+        let mut s = Sorter::new(false);
+        // Each new path sorts between "a" and the previous one, halving
+        // the same gap every time until the ranks are spread again.
+        let mut paths = vec!["a".to_string(), "b".to_string()];
+        for i in 0..150 {
+            paths.push(format!("{}b", "a".repeat(i + 1)));
+        }
+        for (c, p) in paths.iter().enumerate() {
+            s.add(c as u32, p, &t);
+            s.activate(c as u32);
+        }
+        s.refresh(&t);
+        let mut want: Vec<(String, u32)> = paths
+            .iter()
+            .enumerate()
+            .map(|(c, p)| (p.clone(), c as u32))
+            .collect();
+        want.sort();
+        let want: Vec<u32> = want.into_iter().map(|(_, c)| c).collect();
+        assert_eq!(s.sorted(), want);
+        // Shares still come first.
+        s.allocated(0, &q(&mut names, "cpus:1"), &t);
+        assert_eq!(s.sorted().last(), Some(&0));
     }
 
     #[test]
@@ -684,5 +780,246 @@ mod tests {
         t.generation += 1;
         s.refresh(&t);
         assert_eq!(s.sorted(), [2, 1]);
+    }
+
+    /// The sorter's tree kept naively and sorted from scratch on every
+    /// query: the oracle for the property test.
+    #[derive(Default)]
+    struct Model {
+        /// Client id to (path, active, cpus held, allocation count).
+        clients: HashMap<u32, (String, bool, i64, u64)>,
+        /// Internal nodes by path, with their allocation counts.
+        internal: HashMap<String, u64>,
+        weights: HashMap<String, f64>,
+    }
+
+    const PATHS: [&str; 7] = ["a", "b", "a/x", "a/y", "a/x/z", "b/w", "c"];
+
+    fn under(path: &str, prefix: &str) -> bool {
+        path == prefix || path.starts_with(&format!("{prefix}/"))
+    }
+
+    fn parent_of(path: &str) -> &str {
+        path.rfind('/').map_or("", |i| &path[..i])
+    }
+
+    impl Model {
+        fn add(&mut self, id: u32, path: &str) {
+            let parts: Vec<&str> = path.split('/').collect();
+            for i in 1..parts.len() {
+                let prefix = parts[..i].join("/");
+                if !self.internal.contains_key(&prefix) {
+                    // A client there becomes a virtual leaf; the new
+                    // internal node keeps its count.
+                    let count = self
+                        .clients
+                        .values()
+                        .find(|c| c.0 == prefix)
+                        .map_or(0, |c| c.3);
+                    self.internal.insert(prefix, count);
+                }
+            }
+            self.clients.insert(id, (path.to_string(), false, 0, 0));
+        }
+
+        fn remove(&mut self, id: u32) {
+            if self.clients.remove(&id).is_none() {
+                return;
+            }
+            loop {
+                let empty: Vec<String> = self
+                    .internal
+                    .keys()
+                    .filter(|p| {
+                        !self
+                            .clients
+                            .values()
+                            .any(|c| c.0 == **p || parent_of(&c.0) == p.as_str())
+                            && !self.internal.keys().any(|q| parent_of(q) == p.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                if empty.is_empty() {
+                    break;
+                }
+                for p in empty {
+                    self.internal.remove(&p);
+                }
+            }
+        }
+
+        fn allocate(&mut self, id: u32, cpus: i64) {
+            let Some(c) = self.clients.get_mut(&id) else {
+                return;
+            };
+            c.2 += cpus;
+            c.3 += 1;
+            let path = c.0.clone();
+            for (p, count) in self.internal.iter_mut() {
+                if under(&path, p) {
+                    *count += 1;
+                }
+            }
+        }
+
+        fn key(&self, held: i64, weight: f64, count: u64, total: i64) -> (u64, u64) {
+            // Held in cpus, the total in fixed point, as the sorter keeps them.
+            let share = if held > 0 && total > 0 {
+                (held * 1000) as f64 / total as f64
+            } else {
+                0.0
+            };
+            ((share / weight).to_bits(), count)
+        }
+
+        /// Active clients in DRF order under internal node `prefix` ("" is
+        /// the root).
+        fn order(&self, prefix: &str, total: i64, out: &mut Vec<u32>) {
+            let weight = |p: &str| self.weights.get(p).copied().unwrap_or(1.0);
+            let mut children: Vec<(u64, u64, String, Option<u32>)> = Vec::new();
+            for (p, &count) in &self.internal {
+                if parent_of(p) == prefix {
+                    let held = self
+                        .clients
+                        .values()
+                        .filter(|c| under(&c.0, p))
+                        .map(|c| c.2)
+                        .sum();
+                    let (share, count) = self.key(held, weight(p), count, total);
+                    children.push((share, count, p.clone(), None));
+                }
+            }
+            for (&id, (p, active, held, count)) in &self.clients {
+                if !active {
+                    continue;
+                }
+                if self.internal.contains_key(p) {
+                    if p == prefix {
+                        let (share, count) = self.key(*held, 1.0, *count, total);
+                        children.push((share, count, format!("{p}/."), Some(id)));
+                    }
+                } else if parent_of(p) == prefix {
+                    let (share, count) = self.key(*held, weight(p), *count, total);
+                    children.push((share, count, p.clone(), Some(id)));
+                }
+            }
+            children.sort();
+            for (_, _, path, client) in children {
+                match client {
+                    Some(id) => out.push(id),
+                    None => self.order(&path, total, out),
+                }
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum SorterOp {
+        Add(u32),
+        Remove(u32),
+        Activate(u32),
+        Deactivate(u32),
+        Allocate(u32, i64),
+        Unallocate(u32, i64),
+        Weight(usize, u8),
+        Total(i64),
+        Walk,
+    }
+
+    fn sorter_op() -> impl proptest::strategy::Strategy<Value = SorterOp> {
+        use proptest::prelude::*;
+        let c = 0u32..PATHS.len() as u32;
+        prop_oneof![
+            c.clone().prop_map(SorterOp::Add),
+            c.clone().prop_map(SorterOp::Add),
+            c.clone().prop_map(SorterOp::Remove),
+            c.clone().prop_map(SorterOp::Activate),
+            c.clone().prop_map(SorterOp::Activate),
+            c.clone().prop_map(SorterOp::Deactivate),
+            (c.clone(), 1i64..4).prop_map(|(c, n)| SorterOp::Allocate(c, n)),
+            (c.clone(), 1i64..4).prop_map(|(c, n)| SorterOp::Allocate(c, n)),
+            (c, 1i64..4).prop_map(|(c, n)| SorterOp::Unallocate(c, n)),
+            (0..PATHS.len(), 1u8..4).prop_map(|(p, w)| SorterOp::Weight(p, w)),
+            (50i64..200).prop_map(SorterOp::Total),
+            Just(SorterOp::Walk),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matches_a_tree_sorted_from_scratch(
+            ops in proptest::collection::vec(sorter_op(), 1..80)
+        ) {
+            let mut names = Names::default();
+            let mut t = totals(&mut names, "cpus:100");
+            let mut s = Sorter::new(true);
+            let mut m = Model::default();
+            let mut epoch = 0;
+            for op in ops {
+                match op {
+                    SorterOp::Add(c) => {
+                        if !m.clients.contains_key(&c) {
+                            s.add(c, PATHS[c as usize], &t);
+                            m.add(c, PATHS[c as usize]);
+                        }
+                    }
+                    SorterOp::Remove(c) => {
+                        s.remove(c, &t);
+                        m.remove(c);
+                    }
+                    SorterOp::Activate(c) | SorterOp::Deactivate(c) => {
+                        let on = matches!(op, SorterOp::Activate(_));
+                        if let Some(x) = m.clients.get_mut(&c) {
+                            x.1 = on;
+                            if on {
+                                s.activate(c)
+                            } else {
+                                s.deactivate(c)
+                            }
+                        }
+                    }
+                    SorterOp::Allocate(c, n) => {
+                        if m.clients.contains_key(&c) {
+                            s.allocated(c, &q(&mut names, &format!("cpus:{n}")), &t);
+                            m.allocate(c, n);
+                        }
+                    }
+                    SorterOp::Unallocate(c, n) => {
+                        if let Some(x) = m.clients.get_mut(&c) {
+                            let n = n.min(x.2);
+                            if n > 0 {
+                                x.2 -= n;
+                                s.unallocated(c, &q(&mut names, &format!("cpus:{n}")), &t);
+                            }
+                        }
+                    }
+                    SorterOp::Weight(p, w) => {
+                        s.set_weight(PATHS[p], w as f64, &t);
+                        m.weights.insert(PATHS[p].to_string(), w as f64);
+                    }
+                    SorterOp::Total(n) => {
+                        t.total = q(&mut names, &format!("cpus:{n}"));
+                        t.generation += 1;
+                    }
+                    SorterOp::Walk => {
+                        s.refresh(&t);
+                        let before = s.sorted();
+                        epoch += 1;
+                        let mut cursor = s.cursor(epoch);
+                        let mut seen = Vec::new();
+                        while let Some(c) = s.next(&mut cursor) {
+                            seen.push(c);
+                            s.allocated(c, &q(&mut names, "cpus:1"), &t);
+                            m.allocate(c, 1);
+                        }
+                        proptest::prop_assert_eq!(seen, before, "a walk keeps the order it started with");
+                    }
+                }
+                s.refresh(&t);
+                let mut want = Vec::new();
+                m.order("", t.total.get(0), &mut want);
+                proptest::prop_assert_eq!(s.sorted(), want, "after {:?}", op);
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use mesos::ids::{AgentId, FrameworkId};
-use mesos::resources::Resources;
+use mesos::resources::{Resource, Resources};
 use proptest::prelude::*;
 
 use super::*;
@@ -295,6 +295,34 @@ fn revive_of_one_role_keeps_other_roles_filters() {
 }
 
 #[test]
+fn declining_for_long_and_reviving_often_keeps_bookkeeping_bounded() {
+    let mut al = allocator();
+    al.add_framework(fid("f"), spec(&["r"]), HashMap::new(), true);
+    al.add_agent(aid("a"), res("cpus:4;mem:1024"), HashMap::new());
+    let t = base();
+    for i in 0..20_000 {
+        let now = t + Duration::from_millis(i);
+        let offers = al.allocate(now);
+        assert_eq!(offers.len(), 1, "revived at {i}");
+        decline_all(&mut al, &offers, Some(secs(3600)), now);
+        al.revive_offers(&fid("f"), None);
+    }
+    assert!(
+        al.expiries.len() <= MIN_EXPIRIES_COMPACTION,
+        "{}",
+        al.expiries.len()
+    );
+    // The one filter in force still expires on time.
+    let now = t + secs(100);
+    let offers = al.allocate(now);
+    decline_all(&mut al, &offers, Some(secs(10)), now);
+    al.compact_expiries();
+    assert_eq!(al.expiries.len(), 1);
+    assert!(al.allocate(now + secs(9)).is_empty());
+    assert_eq!(al.allocate(now + secs(10)).len(), 1);
+}
+
+#[test]
 fn suppress_stops_offers_and_revive_restores_them() {
     let mut al = allocator();
     al.add_framework(fid("f"), spec(&["r"]), HashMap::new(), true);
@@ -432,6 +460,26 @@ fn weights_shift_the_split() {
         split_with_weights(&[("a".into(), 0.0), ("b".into(), f64::NAN)]),
         (50, 50)
     );
+}
+
+#[test]
+fn a_parent_weight_applies_to_its_subtree() {
+    let mut al = allocator();
+    al.update_weights(&[("a".into(), 3.0)]);
+    for (f, role) in [("fx", "a/x"), ("fy", "a/y"), ("fb", "b")] {
+        al.add_framework(fid(f), spec(&[role]), HashMap::new(), true);
+    }
+    for i in 0..80 {
+        al.add_agent(
+            aid(&format!("agent-{i}")),
+            res("cpus:1;mem:1024"),
+            HashMap::new(),
+        );
+    }
+    let offers = al.allocate(base());
+    let count = |role: &str| offers.iter().filter(|o| o.role == role).count();
+    // `a` weighs three times `b`; inside `a` the two children split evenly.
+    assert_eq!((count("a/x"), count("a/y"), count("b")), (30, 30, 20));
 }
 
 #[test]
@@ -652,6 +700,51 @@ fn leaving_a_role_keeps_what_is_held_there_until_recovered() {
 }
 
 #[test]
+fn operations_on_held_resources_change_the_allocation_and_the_total() {
+    let mut al = allocator();
+    al.add_framework(fid("f"), spec(&["r"]), HashMap::new(), true);
+    al.add_framework(fid("g"), spec(&["other"]), HashMap::new(), true);
+    al.suppress_offers(&fid("g"), None);
+    al.add_agent(aid("a"), res("cpus:4;mem:1024"), HashMap::new());
+    let t = base();
+    let offer = al.allocate(t).remove(0);
+    assert_eq!(offer.framework_id, fid("f"));
+    // `f` accepts with RESERVE of 2 cpus for its role.
+    let mut from = res("cpus:2");
+    from.allocate("r");
+    let mut to = res("cpus(r):2");
+    to.allocate("r");
+    assert!(al.update_allocation(&fid("f"), &aid("a"), &from, &to));
+    assert_eq!(
+        al.agent_total(&aid("a")),
+        Some(&res("cpus:2;cpus(r):2;mem:1024"))
+    );
+    let mut held = res("cpus:2;cpus(r):2;mem:1024");
+    held.allocate("r");
+    assert_eq!(al.framework_allocated(&fid("f"))[&aid("a")], held);
+    assert_eq!(
+        al.role_share("r"),
+        Some(1.0),
+        "a reservation keeps the quantity"
+    );
+    // Not held: nothing changes.
+    let mut three = res("cpus:3");
+    three.allocate("r");
+    assert!(!al.update_allocation(&fid("f"), &aid("a"), &three, &to));
+    assert!(!al.update_allocation(&fid("g"), &aid("a"), &from, &to));
+
+    // Everything comes back; the other role only sees the unreserved part.
+    al.recover_resources(&fid("f"), &aid("a"), &held, Some(secs(3600)), t);
+    al.revive_offers(&fid("g"), None);
+    let offers = al.allocate(t + secs(1));
+    assert_eq!(offers.len(), 1);
+    assert_eq!(offers[0].framework_id, fid("g"));
+    let mut want = res("cpus:2;mem:1024");
+    want.allocate("other");
+    assert_eq!(offers[0].resources, want);
+}
+
+#[test]
 fn agent_changes() {
     let mut al = allocator();
     al.add_framework(fid("f"), spec(&["r"]), HashMap::new(), true);
@@ -725,6 +818,8 @@ enum Op {
     Recover(u8, bool, u8),
     Weight(u8, u8),
     Allocate(u8),
+    /// Reserve one held unreserved cpu of the n-th holding for its role.
+    Reserve(u8),
 }
 
 const ROLES: [&str; 3] = ["r1", "r2", "r1/sub"];
@@ -745,6 +840,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0u8..3, 1u8..5).prop_map(|(r, w)| Op::Weight(r, w)),
         (0u8..3).prop_map(Op::Allocate),
         (0u8..3).prop_map(Op::Allocate),
+        any::<u8>().prop_map(Op::Reserve),
     ]
 }
 
@@ -910,6 +1006,31 @@ proptest! {
                         model.held.remove(i);
                     } else {
                         model.held[i].2 = rest;
+                    }
+                }
+                Op::Reserve(i) => {
+                    if model.held.is_empty() {
+                        continue;
+                    }
+                    let i = i as usize % model.held.len();
+                    let (f, a, held) = model.held[i].clone();
+                    let Some(role) = held.iter().find_map(|r| r.allocation_role.clone()) else {
+                        continue;
+                    };
+                    let mut from = res("cpus:1");
+                    from.allocate(&role);
+                    let mut to: Resources = Resource::scalar("cpus", 1.0).with_role(role.as_str()).into();
+                    to.allocate(&role);
+                    let applied = al.update_allocation(&f, &a, &from, &to);
+                    prop_assert_eq!(applied, held.contains(&from));
+                    if applied {
+                        model.held[i].2 = &(&held - &from) + &to;
+                        let total = &mut model.agents.get_mut(&a).unwrap().0;
+                        *total = &(&*total - &res("cpus:1")) + &to.iter().map(|r| {
+                            let mut r = r.clone();
+                            r.allocation_role = None;
+                            r
+                        }).collect::<Resources>();
                     }
                 }
                 Op::Weight(r, w) => {

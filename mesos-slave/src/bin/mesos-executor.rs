@@ -22,6 +22,13 @@ struct Flags {
 }
 
 fn main() {
+    // Lead a session of our own, so the agent can find and kill everything
+    // this executor and its task start (the agent spawns us without doing
+    // it for us). Fails only when already a session leader.
+    // SAFETY: setsid has no memory-safety preconditions.
+    unsafe {
+        libc::setsid();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
