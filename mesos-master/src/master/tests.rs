@@ -20,6 +20,8 @@ use prost_reflect::ReflectMessage;
 use super::*;
 use crate::allocator::AllocatorConfig;
 
+mod golden;
+
 /// The Unix time the tests start at.
 const UNIX_START: f64 = 1_700_000_000.0;
 
