@@ -275,6 +275,40 @@ impl Cluster {
         cluster
     }
 
+    /// `mesos-local`: a master and one agent offering [`AGENT_RESOURCES`]
+    /// in one process (as [`Cluster::master`], with no [`Cluster::agents`]),
+    /// once the master reports the agent activated.
+    pub async fn local() -> Cluster {
+        let root = tempfile::Builder::new()
+            .prefix("mesos-e2e-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let work_root = root.path().to_path_buf();
+        let master = start_ready("mesos-local", 3, |attempt| {
+            let port = free_port();
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            let work_dir = work_root.join(format!("local.{attempt}"));
+            std::fs::create_dir_all(&work_dir).expect("create the work dir");
+            let args = vec![
+                "--ip=127.0.0.1".to_string(),
+                format!("--port={port}"),
+                "--hostname=127.0.0.1".to_string(),
+                format!("--work_dir={}", work_dir.display()),
+                format!("--resources={AGENT_RESOURCES}"),
+            ];
+            let log = work_root.join(format!("local.{attempt}.log"));
+            Daemon::spawn("mesos-local", "mesos-local", args, addr, Some(work_dir), log)
+        })
+        .await;
+        let mut cluster = Cluster {
+            master,
+            agents: Vec::new(),
+            root: Some(root),
+        };
+        cluster.wait_for_agents(1).await;
+        cluster
+    }
+
     async fn start_agent(&self, index: usize) -> Daemon {
         let root = self
             .root

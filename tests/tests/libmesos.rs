@@ -95,14 +95,13 @@ fn assert_all(summary: &Value, key: &str, ids: &[String], state: &str) {
     }
 }
 
-#[tokio::test]
-async fn three_tasks_finish_with_explicit_acks_reconcile_and_teardown() {
-    let Some(driver) =
-        libmesos::driver_or_skip("three_tasks_finish_with_explicit_acks_reconcile_and_teardown")
-    else {
-        return;
-    };
-    let cluster = Cluster::start(1).await;
+/// Runs the framework with 3 tasks against `cluster` and checks the whole
+/// life of a Marathon-like framework: registered by the master it was
+/// pointed at, tasks launched through both `launchTasks` and
+/// `acceptOffers`, every `TASK_FINISHED` acknowledged explicitly, spare
+/// offers declined with filters, explicit and implicit reconciliation,
+/// and a TEARDOWN the master took.
+async fn three_tasks_run(driver: &libmesos::Driver, cluster: &Cluster) {
     let run = driver.run(
         &cluster.master_address(),
         &["--tasks", "3", "--timeout", "60"],
@@ -120,6 +119,21 @@ async fn three_tasks_finish_with_explicit_acks_reconcile_and_teardown() {
     );
     assert_eq!(summary["tasks_launched"], 3, "{}", run.describe());
     assert_eq!(summary["tasks_finished"], 3, "{}", run.describe());
+    // At most two tasks an offer: the driver's two launch calls were
+    // both used.
+    for api in ["launchTasks", "acceptOffers"] {
+        assert!(
+            summary["launched_with"][api].as_u64() >= Some(1),
+            "no launch through {api}: {}",
+            run.describe()
+        );
+    }
+    // The offers it had no use for were declined with refuse_seconds.
+    assert!(
+        summary["offers_declined"].as_u64() >= Some(1),
+        "{}",
+        run.describe()
+    );
     // Every executor update carried a uuid and the agent's pid, so each was
     // acknowledged; reconciliation answers carry neither.
     let updates = summary["updates"].as_u64().unwrap();
@@ -146,7 +160,7 @@ async fn three_tasks_finish_with_explicit_acks_reconcile_and_teardown() {
     );
 
     let id = summary["framework_id"].as_str().unwrap();
-    assert_torn_down(&cluster, id, 3, "TASK_FINISHED").await;
+    assert_torn_down(cluster, id, 3, "TASK_FINISHED").await;
     let state = cluster.master_state().await;
     let completed = find(&state, "completed_frameworks", id).unwrap();
     assert_eq!(completed["role"], "harness", "{completed:#}");
@@ -155,6 +169,27 @@ async fn three_tasks_finish_with_explicit_acks_reconcile_and_teardown() {
     for task in completed["completed_tasks"].as_array().unwrap() {
         assert_eq!(task["role"], "harness", "{task:#}");
     }
+}
+
+#[tokio::test]
+async fn three_tasks_finish_with_explicit_acks_reconcile_and_teardown() {
+    let Some(driver) =
+        libmesos::driver_or_skip("three_tasks_finish_with_explicit_acks_reconcile_and_teardown")
+    else {
+        return;
+    };
+    // Two agents: one offer each, so the driver both launches and declines.
+    let cluster = Cluster::start(2).await;
+    three_tasks_run(&driver, &cluster).await;
+}
+
+#[tokio::test]
+async fn three_tasks_finish_on_mesos_local() {
+    let Some(driver) = libmesos::driver_or_skip("three_tasks_finish_on_mesos_local") else {
+        return;
+    };
+    let cluster = Cluster::local().await;
+    three_tasks_run(&driver, &cluster).await;
 }
 
 #[tokio::test]

@@ -117,6 +117,7 @@ def main(argv=None):
         'disconnected': 0, 'errors': [], 'driver_status': None, 'ok': False,
         'wait_for': goal, 'tasks_running': 0, 'adopted_tasks': list(args.adopt_task),
         'reconciled_states': {}, 'implicit_states': {}, 'phase': 'running',
+        'launched_with': {'launchTasks': 0, 'acceptOffers': 0},
     }
     lock = threading.RLock()
     done = threading.Event()
@@ -216,6 +217,7 @@ def main(argv=None):
                         if api == 'both':
                             api = 'launchTasks' if self.launch_calls % 2 == 0 else 'acceptOffers'
                         self.launch_calls += 1
+                        summary['launched_with'][api] += 1
                         if api == 'launchTasks':
                             status = driver.launchTasks([offer.id], tasks, filters)
                         else:
