@@ -297,7 +297,14 @@ impl Cluster {
                 format!("--resources={AGENT_RESOURCES}"),
             ];
             let log = work_root.join(format!("local.{attempt}.log"));
-            Daemon::spawn("mesos-local", "mesos-local", args, addr, Some(work_dir), log)
+            Daemon::spawn(
+                "mesos-local",
+                "mesos-local",
+                args,
+                addr,
+                Some(work_dir),
+                log,
+            )
         })
         .await;
         let mut cluster = Cluster {

@@ -72,6 +72,24 @@ pub fn required() -> bool {
     CLIENT.required()
 }
 
+fn framework_command(
+    python: &Path,
+    master: &str,
+    args: &[&str],
+    port: Option<u16>,
+) -> std::process::Command {
+    let mut command = client::command(python);
+    command
+        .arg(framework_script())
+        .arg(master)
+        .args(["--user", &crate::current_user()])
+        .args(args);
+    if let Some(port) = port {
+        command.env("LIBPROCESS_PORT", port.to_string());
+    }
+    command
+}
+
 /// Runs `pesos_framework.py MASTER args...` with `python`, as the current
 /// user, for at most `timeout`, and returns its exit and summary.
 pub fn run_framework(
@@ -80,11 +98,12 @@ pub fn run_framework(
     args: &[&str],
     timeout: Duration,
 ) -> FrameworkRun {
-    let mut command = client::command(python);
-    command
-        .arg(framework_script())
-        .arg(master)
-        .args(["--user", &crate::current_user()])
-        .args(args);
-    Running::spawn(command).wait(timeout)
+    Running::spawn(framework_command(python, master, args, None)).wait(timeout)
+}
+
+/// Starts `pesos_framework.py MASTER args...` with its libprocess server
+/// on `port` (`LIBPROCESS_PORT`), so that its pid is
+/// `scheduler(1)@127.0.0.1:port`.
+pub fn spawn_framework_at(python: &Path, master: &str, args: &[&str], port: u16) -> Running {
+    Running::spawn(framework_command(python, master, args, Some(port)))
 }

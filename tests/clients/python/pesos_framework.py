@@ -4,6 +4,8 @@ protocol: protobuf messages POSTed to /master/mesos.internal.*, replies POSTed
 back to this process's own libprocess HTTP endpoint).
 
   pesos_framework.py MASTER [--tasks N] [--timeout S] [--cmd 'shell cmd']
+  pesos_framework.py MASTER --failover-timeout 60 --cmd 'sleep 30' --wait-for running --hold
+  pesos_framework.py MASTER --failover-timeout 60 --framework-id ID --tasks 0 --adopt-task T ...
 
 MASTER is host:port or zk://host:2181/path (pesos itself has no ZooKeeper
 support; the harness resolves zk:// with kazoo when installed, reading the
@@ -18,6 +20,14 @@ ResourceOffersMessage -> LaunchTasksMessage -> StatusUpdateMessage(s) (pesos
 acks each with StatusUpdateAcknowledgementMessage to the master) ->
 ReconcileTasksMessage -> reconciliation StatusUpdateMessages ->
 UnregisterFrameworkMessage.
+
+Failover: with --hold the framework prints its summary once every task is
+--wait-for (running) and reconciled, and then waits to be killed, without
+unregistering.  A second process given --framework-id of the first (and the
+same LIBPROCESS_PORT: pesos registers a known id without failover, which a
+master accepts only from the pid the framework had) sends
+ReregisterFrameworkMessage, and succeeds when it is re-registered and the
+master reconciles every --adopt-task to the --wait-for state.
 
 Known pesos bug worked around here (package not patched):
 SchedulerDriver.reconcileTasks() builds ReviveOffersMessage(statuses=...) and
@@ -93,7 +103,11 @@ class AcceptanceScheduler(Scheduler):
         self.reconciling = False
         self.reconciled = set()
         self.reconcile_done = threading.Event()
-        self.framework_id = None
+        self.framework_id = args.framework_id
+        self.reregistered_ = False
+        self.reconciled_states = {}
+        self.goal = 'TASK_RUNNING' if args.wait_for == 'running' else 'TASK_FINISHED'
+        self.adopted = list(args.adopt_task)
         self.errors = []
         self.offers_seen = 0
 
@@ -102,6 +116,7 @@ class AcceptanceScheduler(Scheduler):
         self.registered_ev.set()
 
     def reregistered(self, driver, master_info):
+        self.reregistered_ = True
         self.registered_ev.set()
 
     def resourceOffers(self, driver, offers):
@@ -139,15 +154,16 @@ class AcceptanceScheduler(Scheduler):
             if self.reconciling and status.HasField('reason') and \
                     status.reason == mesos_pb2.TaskStatus.REASON_RECONCILIATION:
                 self.reconciled.add(tid)
-                if self.reconciled >= set(self.launched):
+                self.reconciled_states[tid] = STATE.get(status.state, status.state)
+                if self.reconciled >= set(self.launched) | set(self.adopted):
                     self.reconcile_done.set()
                 return
             self.states[tid] = STATE.get(status.state, status.state)
             if status.state in TERMINAL and status.state != mesos_pb2.TASK_FINISHED:
                 self.errors.append('%s %s %s' % (tid, self.states[tid], status.message))
-            if (not self.to_launch and self.launched and
+            if (not self.to_launch and
                     all(self.states.get(t) in ('TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED',
-                                               'TASK_LOST', 'TASK_ERROR')
+                                               'TASK_LOST', 'TASK_ERROR', self.goal)
                         for t in self.launched)):
                 self.finished.set()
 
@@ -167,6 +183,13 @@ def main():
     ap.add_argument('--mem', type=float, default=32)
     ap.add_argument('--name', default='pesos-acceptance')
     ap.add_argument('--user', default=os.environ.get('USER', 'root'))
+    ap.add_argument('--failover-timeout', type=float, default=0)
+    ap.add_argument('--framework-id', default=None, help='re-register as this framework')
+    ap.add_argument('--wait-for', choices=('finished', 'running'), default='finished')
+    ap.add_argument('--adopt-task', action='append', default=[], metavar='TASK_ID',
+                    help='a task of a previous instance, reconciled (repeatable)')
+    ap.add_argument('--hold', action='store_true',
+                    help='print the summary when done and wait to be killed, registered')
     ap.add_argument('-v', '--verbose', action='store_true')
     args = ap.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -177,18 +200,28 @@ def main():
     sched = AcceptanceScheduler(args)
     summary = dict(client='pesos', version='0.2.2', master=args.master, tasks=args.tasks)
 
-    def emit(ok, step, code=None):
+    def emit(ok, step, code=None, hold=False):
         summary.update(ok=ok, step=step, framework_id=sched.framework_id,
-                       launched=len(sched.launched),
+                       reregistered=sched.reregistered_,
+                       launched=len(sched.launched), task_ids=list(sched.launched),
                        finished=sum(1 for t in sched.launched
                                     if sched.states.get(t) == 'TASK_FINISHED'),
-                       reconciled=len(sched.reconciled), offers_seen=sched.offers_seen,
+                       running=sum(1 for t in sched.launched
+                                   if sched.states.get(t) == 'TASK_RUNNING'),
+                       reconciled=len(sched.reconciled),
+                       reconciled_states=dict(sched.reconciled_states),
+                       offers_seen=sched.offers_seen,
                        errors=sched.errors[:5], elapsed_s=round(time.time() - t0, 2))
         print(json.dumps(summary), flush=True)
+        if hold:
+            while True:
+                time.sleep(3600)
         os._exit(0 if ok else (code or 1))
 
     def watchdog():
         time.sleep(args.timeout + 15)
+        if args.hold and summary.get('step') == 'holding':
+            os._exit(0)
         summary['watchdog'] = True
         emit(False, 'hard-timeout', 3)
     threading.Thread(target=watchdog, daemon=True).start()
@@ -205,7 +238,10 @@ def main():
         master += ':5050'
 
     framework = mesos_pb2.FrameworkInfo(user=args.user, name=args.name,
-                                        failover_timeout=0, hostname='127.0.0.1')
+                                        failover_timeout=args.failover_timeout,
+                                        hostname='127.0.0.1')
+    if args.framework_id:
+        framework.id.value = args.framework_id
     driver = PesosSchedulerDriver(sched, framework, master)
     driver.start()
     summary['libprocess_pid'] = str(driver.scheduler_process.pid)
@@ -216,7 +252,7 @@ def main():
     if not sched.registered_ev.wait(left()):
         driver.stop()
         emit(False, 'register')
-    if not sched.finished.wait(left()) or sched.errors:
+    if args.tasks and not sched.finished.wait(left()) or sched.errors:
         driver.stop()
         emit(False, 'tasks')
 
@@ -224,7 +260,7 @@ def main():
         sched.reconciling = True
     rec = internal.ReconcileTasksMessage()
     rec.framework_id.value = sched.framework_id
-    for tid in sched.launched:
+    for tid in sched.launched + sched.adopted:
         st = rec.statuses.add()
         st.task_id.value = tid
         st.state = mesos_pb2.TASK_RUNNING  # required field in this proto; ignored by master
@@ -235,6 +271,14 @@ def main():
     if not sched.reconcile_done.wait(min(left(), 30)) or sched.errors:
         driver.stop()
         emit(False, 'reconcile')
+    wrong = ['%s: %s' % (t, s) for t, s in sorted(sched.reconciled_states.items())
+             if t in sched.adopted and s != sched.goal]
+    if wrong:
+        sched.errors.append('adopted tasks not %s: %s' % (sched.goal, ', '.join(wrong)))
+        driver.stop()
+        emit(False, 'reconcile')
+    if args.hold:
+        emit(True, 'holding', hold=True)
 
     # stop(failover=False) sends UnregisterFrameworkMessage (fire-and-forget).
     driver.stop()
