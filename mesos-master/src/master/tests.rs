@@ -2258,3 +2258,30 @@ fn a_recovered_framework_resubscribes_without_force() {
     assert!(framework.active);
     assert_eq!(framework.pid.as_ref(), Some(&pid));
 }
+
+#[test]
+fn a_driver_framework_and_an_http_framework_share_agents_by_drf() {
+    let mut h = Harness::new();
+    let first = h.register_agent("cpus:4;mem:4096");
+    let second = h.register_agent("cpus:4;mem:4096");
+    let pid = driver_pid(1);
+    subscribe_driver(&mut h, &pid, "driver");
+    let http = h.subscribe(framework_info("http"));
+    // Both at a share of 0: whichever gets the first agent has half the
+    // cluster, so the other gets the second.
+    let effects = h.advance(secs(1));
+    let driver_offers: Vec<v0::Offer> = effects
+        .messages_to::<internal::ResourceOffersMessage>(&pid)
+        .into_iter()
+        .flat_map(|m| m.offers)
+        .collect();
+    let http_offers = effects.offers(&http.link);
+    assert_eq!(driver_offers.len(), 1, "{effects:?}");
+    assert_eq!(http_offers.len(), 1, "{effects:?}");
+    let agents = [
+        AgentId::from(&driver_offers[0].slave_id),
+        AgentId::from(&http_offers[0].slave_id),
+    ];
+    assert_ne!(agents[0], agents[1]);
+    assert!(agents.contains(&first.id) && agents.contains(&second.id));
+}
