@@ -495,3 +495,373 @@ async fn an_aborted_driver_is_deactivated_then_torn_down() {
         "no deactivation in the master's log:\n{log}"
     );
 }
+
+/// A libprocess peer of our own (the crate's transport), to send what no
+/// genuine driver would.
+struct Rogue {
+    transport: mesos::process::Transport,
+    pid: mesos::upid::Upid,
+    mailbox: tokio::sync::mpsc::UnboundedReceiver<mesos::process::Event>,
+    master: mesos::upid::Upid,
+}
+
+impl Rogue {
+    async fn start(cluster: &Cluster, id: &str) -> Rogue {
+        let transport = mesos::process::Transport::bind(&mesos::process::BindConfig::loopback(0))
+            .await
+            .expect("bind a loopback port");
+        let mailbox = transport.spawn(id);
+        Rogue {
+            pid: transport.upid(id),
+            transport,
+            mailbox,
+            master: format!("master@{}", cluster.master_address())
+                .parse()
+                .unwrap(),
+        }
+    }
+
+    fn send<M: prost::Message + prost_reflect::ReflectMessage>(&self, message: &M) {
+        self.transport
+            .send_message(&self.pid, &self.master, message);
+    }
+
+    fn send_raw(&self, name: &str, body: &[u8]) {
+        self.transport.send(
+            &self.pid,
+            &self.master,
+            name,
+            bytes::Bytes::copy_from_slice(body),
+        );
+    }
+
+    /// The next message named `name` the master sends, within 10 s.
+    async fn next(&mut self, name: &str) -> bytes::Bytes {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, self.mailbox.recv()).await {
+                Ok(Some(mesos::process::Event::Message(m))) if m.name == name => {
+                    assert_eq!(m.from, self.master, "{name} from another sender");
+                    return m.body;
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => panic!("no {name} from the master"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn spoofed_foreign_and_malformed_messages_leave_a_driver_framework_alone() {
+    use mesos::wire::mesos::{self as v0, internal, scheduler};
+    use prost::Message as _;
+
+    let Some(driver) = libmesos::driver_or_skip(
+        "spoofed_foreign_and_malformed_messages_leave_a_driver_framework_alone",
+    ) else {
+        return;
+    };
+    let cluster = Cluster::start(1).await;
+    let master = cluster.master_address();
+    let mut victim = driver.spawn(&master, &long_running("2"));
+    let held = victim
+        .next_summary(RUN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the framework: {e}"));
+    assert_holding(&held, 2);
+    let id = held["framework_id"].as_str().unwrap().to_string();
+    let tasks = task_ids(&held);
+    let before = cluster.master_state().await;
+    let victim_pid = live(&before, &id)["pid"].clone();
+    let victim_id = v0::FrameworkId { value: id.clone() };
+    let call = |kind: scheduler::call::Type| scheduler::Call {
+        framework_id: Some(victim_id.clone()),
+        r#type: Some(kind as i32),
+        ..Default::default()
+    };
+    let task_id = |t: &str| v0::TaskId { value: t.into() };
+    let agent_id = v0::SlaveId {
+        value: before["slaves"][0]["id"].as_str().unwrap().into(),
+    };
+
+    // A framework of its own, acting on the other's id.
+    let mut other = Rogue::start(&cluster, "scheduler-other").await;
+    other.send(&scheduler::Call {
+        r#type: Some(scheduler::call::Type::Subscribe as i32),
+        subscribe: Some(scheduler::call::Subscribe {
+            framework_info: v0::FrameworkInfo {
+                user: mesos_e2e::current_user(),
+                name: "other".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let registered = internal::FrameworkRegisteredMessage::decode(
+        other
+            .next("mesos.internal.FrameworkRegisteredMessage")
+            .await,
+    )
+    .unwrap();
+    assert_ne!(registered.framework_id, victim_id);
+    // An unknown sender: no framework is at its pid.
+    let stranger = Rogue::start(&cluster, "scheduler-stranger").await;
+    for sender in [&other, &stranger] {
+        sender.send(&call(scheduler::call::Type::Teardown));
+        let mut kill = call(scheduler::call::Type::Kill);
+        kill.kill = Some(scheduler::call::Kill {
+            task_id: task_id(&tasks[0]),
+            slave_id: None,
+            kill_policy: None,
+        });
+        sender.send(&kill);
+        let mut suppress = call(scheduler::call::Type::Suppress);
+        suppress.suppress = Some(scheduler::call::Suppress::default());
+        sender.send(&suppress);
+        let mut reconcile = call(scheduler::call::Type::Reconcile);
+        reconcile.reconcile = Some(scheduler::call::Reconcile::default());
+        sender.send(&reconcile);
+        // Its take-over without force, and the old driver messages.
+        sender.send(&scheduler::Call {
+            framework_id: Some(victim_id.clone()),
+            r#type: Some(scheduler::call::Type::Subscribe as i32),
+            subscribe: Some(scheduler::call::Subscribe {
+                framework_info: v0::FrameworkInfo {
+                    user: mesos_e2e::current_user(),
+                    name: "thief".into(),
+                    id: Some(victim_id.clone()),
+                    failover_timeout: Some(600.0),
+                    ..Default::default()
+                },
+                force: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        sender.send(&internal::DeactivateFrameworkMessage {
+            framework_id: victim_id.clone(),
+        });
+        sender.send(&internal::UnregisterFrameworkMessage {
+            framework_id: victim_id.clone(),
+        });
+        sender.send(&internal::KillTaskMessage {
+            framework_id: victim_id.clone(),
+            task_id: task_id(&tasks[1]),
+            kill_policy: None,
+        });
+    }
+    // A call for a framework nobody knows.
+    let mut unknown = call(scheduler::call::Type::Teardown);
+    unknown.framework_id = Some(v0::FrameworkId {
+        value: "no-such-framework".into(),
+    });
+    stranger.send(&unknown);
+    // A status update from a pid that is no registered agent.
+    stranger.send(&internal::StatusUpdateMessage {
+        update: internal::StatusUpdate {
+            framework_id: victim_id.clone(),
+            executor_id: None,
+            slave_id: Some(agent_id.clone()),
+            status: v0::TaskStatus {
+                task_id: task_id(&tasks[0]),
+                state: v0::TaskState::TaskFailed as i32,
+                slave_id: Some(agent_id.clone()),
+                ..Default::default()
+            },
+            timestamp: 0.0,
+            uuid: Some(vec![7; 16].into()),
+            latest_state: None,
+        },
+        pid: Some(stranger.pid.to_string()),
+    });
+    // Malformed bodies, under every scheduler message name.
+    let teardown = call(scheduler::call::Type::Teardown).encode_to_vec();
+    let no_type = scheduler::Call {
+        framework_id: Some(victim_id.clone()),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut missing_accept = call(scheduler::call::Type::Accept);
+    missing_accept.accept = None;
+    let unknown_type = scheduler::Call {
+        framework_id: Some(victim_id.clone()),
+        r#type: Some(99),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let bodies: Vec<Vec<u8>> = vec![
+        b"\xff\xfe\xfd not a protobuf".to_vec(),
+        teardown[..teardown.len() - 1].to_vec(),
+        Vec::new(),
+        no_type,
+        unknown_type,
+        missing_accept.encode_to_vec(),
+    ];
+    for name in [
+        "mesos.scheduler.Call",
+        "mesos.internal.RegisterFrameworkMessage",
+        "mesos.internal.ReregisterFrameworkMessage",
+        "mesos.internal.UnregisterFrameworkMessage",
+        "mesos.internal.DeactivateFrameworkMessage",
+        "mesos.internal.LaunchTasksMessage",
+        "mesos.internal.KillTaskMessage",
+        "mesos.internal.StatusUpdateAcknowledgementMessage",
+        "mesos.internal.ReconcileTasksMessage",
+    ] {
+        for body in &bodies {
+            other.send_raw(name, body);
+            stranger.send_raw(name, body);
+        }
+    }
+    // A sender that is no pid at all is refused at the door.
+    let response = mesos_e2e::http::post(
+        cluster.master.addr,
+        "/master/mesos.scheduler.Call",
+        &[("Libprocess-From", "not a pid")],
+        teardown.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status, 400, "{}", response.text());
+
+    // Each sender's messages go in order on its connection: an answer to
+    // its last one means the master has taken all of them. The stranger's
+    // forceless take-overs are refused with Mesos's error (the other
+    // framework's are dropped: an error would reach that framework).
+    let mut stranger = stranger;
+    stranger.send(&internal::ReregisterFrameworkMessage {
+        framework: v0::FrameworkInfo {
+            user: mesos_e2e::current_user(),
+            name: "thief".into(),
+            id: Some(victim_id.clone()),
+            ..Default::default()
+        },
+        failover: false,
+    });
+    for _ in 0..2 {
+        let error = internal::FrameworkErrorMessage::decode(
+            stranger.next("mesos.internal.FrameworkErrorMessage").await,
+        )
+        .unwrap();
+        assert_eq!(error.message, "Framework failed over");
+    }
+    let mut reconcile = call(scheduler::call::Type::Reconcile);
+    reconcile.framework_id = Some(registered.framework_id.clone());
+    reconcile.reconcile = Some(scheduler::call::Reconcile {
+        tasks: vec![scheduler::call::reconcile::Task {
+            task_id: task_id("not-a-task"),
+            slave_id: None,
+        }],
+    });
+    other.send(&reconcile);
+    let answer = internal::StatusUpdateMessage::decode(
+        other.next("mesos.internal.StatusUpdateMessage").await,
+    )
+    .unwrap();
+    assert_eq!(answer.update.status.task_id, task_id("not-a-task"));
+
+    // The master still serves the framework: same pid, active, its tasks
+    // running.
+    let state = cluster.master_state().await;
+    let framework = live(&state, &id);
+    assert_eq!(framework["pid"], victim_pid, "{framework:#}");
+    assert_eq!(framework["active"], true, "{framework:#}");
+    assert_eq!(framework["connected"], true, "{framework:#}");
+    let running: Vec<(String, String)> = tasks
+        .iter()
+        .map(|t| (t.clone(), "TASK_RUNNING".to_string()))
+        .collect();
+    assert_eq!(task_states(framework, "tasks"), running, "{framework:#}");
+    assert!(live(&state, &registered.framework_id.value)["active"] == true);
+    let log = std::fs::read_to_string(&cluster.master.log).unwrap();
+    for refusal in [
+        "is not subscribed from",
+        "Framework cannot be found",
+        "Dropping invalid 'mesos.scheduler.Call'",
+        "Disallowing subscription attempt",
+    ] {
+        assert!(
+            log.contains(refusal),
+            "nothing logged as '{refusal}':\n{log}"
+        );
+    }
+
+    // The driver is intact: stopped, it tears its framework down.
+    victim.signal(libc::SIGTERM);
+    let stopped = victim.wait(Duration::from_secs(30));
+    assert!(stopped.output.status.success(), "{}", stopped.describe());
+    assert!(
+        stopped.summary["errors"].as_array().unwrap().is_empty(),
+        "{}",
+        stopped.describe()
+    );
+    let state = cluster.master_state().await;
+    let done = find(&state, "completed_frameworks", &id)
+        .unwrap_or_else(|| panic!("{id} not torn down: {state:#}"));
+    assert_eq!(task_states(done, "completed_tasks").len(), 2, "{done:#}");
+}
+
+#[tokio::test]
+async fn a_driver_framework_and_a_v1_http_framework_share_the_cluster() {
+    let test = "a_driver_framework_and_a_v1_http_framework_share_the_cluster";
+    let Some(driver) = libmesos::driver_or_skip(test) else {
+        return;
+    };
+    let Some(python) = mesos_e2e::pymesos::python_or_skip(test) else {
+        return;
+    };
+    let cluster = Cluster::start(2).await;
+    let master = cluster.master_address();
+    // The libprocess framework holds two long-running tasks (declining
+    // spare offers for 1 s only)...
+    let mut args = long_running("2");
+    args.extend(["--refuse-seconds", "1"]);
+    let mut driver_framework = driver.spawn(&master, &args);
+    let held = driver_framework
+        .next_summary(RUN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the driver framework: {e}"));
+    assert_holding(&held, 2);
+    let id = held["framework_id"].as_str().unwrap().to_string();
+    let tasks = task_ids(&held);
+
+    // ...while pymesos, over the v1 HTTP API, gets the rest offered (its
+    // share is the lower, so the allocator turns to it) and runs its own.
+    let run = mesos_e2e::pymesos::run_framework(&python, &master, &["--tasks", "10"]);
+    assert!(run.output.status.success(), "{}", run.describe());
+    assert_eq!(run.summary["ok"], true, "{}", run.describe());
+    assert_eq!(run.summary["finished"], 10, "{}", run.describe());
+    let http_id = run.summary["framework_id"].as_str().unwrap().to_string();
+    let state = cluster.master_state().await;
+    let http_framework = find(&state, "completed_frameworks", &http_id)
+        .unwrap_or_else(|| panic!("{http_id} not completed: {state:#}"));
+    let finished = task_states(http_framework, "completed_tasks");
+    assert_eq!(finished.len(), 10, "{http_framework:#}");
+    assert!(
+        finished.iter().all(|(_, s)| s == "TASK_FINISHED"),
+        "{http_framework:#}"
+    );
+    // The HTTP framework has no pid; the driver's kept its own, and its
+    // tasks ran on throughout.
+    assert!(http_framework["pid"].is_null(), "{http_framework:#}");
+    let framework = live(&state, &id);
+    assert!(framework["pid"].is_string(), "{framework:#}");
+    assert_eq!(framework["active"], true, "{framework:#}");
+    let running: Vec<(String, String)> = tasks
+        .iter()
+        .map(|t| (t.clone(), "TASK_RUNNING".to_string()))
+        .collect();
+    assert_eq!(task_states(framework, "tasks"), running, "{framework:#}");
+
+    // Once its filters lapse the driver framework is offered the agents
+    // again (and declines: it has all it needs); then it tears down.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    driver_framework.signal(libc::SIGTERM);
+    let stopped = driver_framework.wait(Duration::from_secs(30));
+    assert!(stopped.output.status.success(), "{}", stopped.describe());
+    assert!(
+        stopped.summary["offers_declined"].as_u64() > held["offers_declined"].as_u64(),
+        "no offers while holding: {}",
+        stopped.describe()
+    );
+    assert_torn_down(&cluster, &id, 2, "TASK_KILLED").await;
+}
