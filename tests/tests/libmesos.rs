@@ -741,6 +741,17 @@ async fn spoofed_foreign_and_malformed_messages_leave_a_driver_framework_alone()
     .await
     .unwrap();
     assert_eq!(response.status, 400, "{}", response.text());
+    // Without a sender it is no message but a request for an endpoint
+    // the master does not have.
+    let response = mesos_e2e::http::post(
+        cluster.master.addr,
+        "/master/mesos.scheduler.Call",
+        &[],
+        teardown.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status, 404, "{}", response.text());
 
     // Each sender's messages go in order on its connection: an answer to
     // its last one means the master has taken all of them. The stranger's
