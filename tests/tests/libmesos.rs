@@ -894,3 +894,44 @@ async fn a_driver_framework_and_a_v1_http_framework_share_the_cluster() {
     );
     assert_torn_down(&cluster, &id, 2, "TASK_KILLED").await;
 }
+
+#[tokio::test]
+async fn tasks_are_killed_and_offers_suppressed_and_revived() {
+    let Some(driver) =
+        libmesos::driver_or_skip("tasks_are_killed_and_offers_suppressed_and_revived")
+    else {
+        return;
+    };
+    let cluster = Cluster::start(1).await;
+    let run = driver.run(
+        &cluster.master_address(),
+        &[
+            "--tasks",
+            "2",
+            "--cmd",
+            "sleep 30",
+            "--wait-for",
+            "running",
+            "--kill",
+            "--timeout",
+            "60",
+        ],
+        RUN_TIMEOUT,
+    );
+    let summary = &run.summary;
+    assert!(run.output.status.success(), "{}", run.describe());
+    assert_eq!(summary["ok"], true, "{}", run.describe());
+    // KILL calls: each task went through TASK_KILLING (the framework has
+    // TASK_KILLING_STATE) to TASK_KILLED, every update acknowledged.
+    assert_eq!(summary["killed"], 2, "{}", run.describe());
+    assert_eq!(summary["killing_seen"], 2, "{}", run.describe());
+    // SUPPRESS: the freed resources were not offered; REVIVE: they were.
+    assert_eq!(summary["offers_while_suppressed"], 0, "{}", run.describe());
+    assert!(
+        summary["offers_after_revive"].as_u64() >= Some(1),
+        "{}",
+        run.describe()
+    );
+    let id = summary["framework_id"].as_str().unwrap();
+    assert_torn_down(&cluster, id, 2, "TASK_KILLED").await;
+}

@@ -86,6 +86,10 @@ def parse_args(argv):
                         '(no teardown) until the driver reports an error, SIGTERM (then '
                         'it tears down) or SIGKILL, at most --timeout seconds; then print '
                         'a final summary')
+    p.add_argument('--kill', action='store_true',
+                   help='with --wait-for running: once every task runs, suppressOffers(), '
+                        'killTask() each (TASK_KILLED is then the goal), check no offers come '
+                        'while suppressed, then reviveOffers() and wait for an offer')
     p.add_argument('--abort', action='store_true',
                    help='end with driver.abort() (DeactivateFrameworkMessage) before '
                         'driver.stop(), as a scheduler giving up does')
@@ -118,12 +122,15 @@ def main(argv=None):
         'wait_for': goal, 'tasks_running': 0, 'adopted_tasks': list(args.adopt_task),
         'reconciled_states': {}, 'implicit_states': {}, 'phase': 'running',
         'launched_with': {'launchTasks': 0, 'acceptOffers': 0},
+        'killed': 0, 'killing_seen': 0,
     }
     lock = threading.RLock()
     done = threading.Event()
     # Every launched task reached the goal state (or ended).
     all_finished = threading.Event()
     reconcile_state = {'phase': None, 'explicit_seen': set(), 'implicit_seen': set()}
+    # The tasks --kill asked to kill.
+    killing = set()
 
     def log(msg):
         if not args.quiet:
@@ -259,8 +266,13 @@ def main(argv=None):
                     1 for s in summary['task_states'].values() if s == 'TASK_FINISHED')
                 summary['tasks_running'] = sum(
                     1 for s in summary['task_states'].values() if s == 'TASK_RUNNING')
+                if tid in killing and not is_recon:
+                    if state == 'TASK_KILLING':
+                        summary['killing_seen'] += 1
+                    summary['killed'] = sum(
+                        1 for t in killing if summary['task_states'].get(t) == 'TASK_KILLED')
                 if tid in summary['task_states'] and not is_recon and state in TERMINAL \
-                        and state != goal:
+                        and state != goal and not (tid in killing and state == 'TASK_KILLED'):
                     summary['errors'].append('task %s: %s (%s)' % (tid, state, status.message))
                 log('update %s %s%s uuid=%s' % (
                     tid, state, ' (reconciliation)' if is_recon else '',
@@ -343,6 +355,10 @@ def main(argv=None):
         summary['reconciled_implicit'] = len(reconcile_state['implicit_seen'])
         summary['elapsed_s'] = round(time.time() - t0, 2)
         reached = summary['tasks_finished'] if goal == 'TASK_FINISHED' else summary['tasks_running']
+        if args.kill:
+            reached = summary['killed']
+            if summary.get('offers_while_suppressed', 0) or not summary.get('offers_after_revive'):
+                reached = -1
         adopted_ok = all(summary['reconciled_states'].get(t) == goal for t in args.adopt_task)
         summary['ok'] = bool(summary['registered'] and reached == args.tasks and adopted_ok
                              and not summary['errors'])
@@ -361,6 +377,32 @@ def main(argv=None):
     try:
         while time.time() < deadline and not done.is_set() and not all_finished.is_set():
             time.sleep(0.1)
+        if args.kill and all_finished.is_set() and not done.is_set():
+            # As Marathon scales an app down: no offers wanted meanwhile.
+            log('suppressOffers() -> %s' % driver.suppressOffers())
+            with lock:
+                summary['phase'] = 'killing'
+                before = summary['offers_seen']
+                killing.update(summary['task_states'].keys())
+            for tid in sorted(killing):
+                t = mesos_pb2.TaskID()
+                t.value = tid
+                log('killTask(%s) -> %s' % (tid, driver.killTask(t)))
+            end = min(deadline, time.time() + 20.0)
+            while time.time() < end and not done.is_set() and summary['killed'] < len(killing):
+                time.sleep(0.05)
+            # The killed tasks' resources are free: suppressed, we are not
+            # offered them (two allocation intervals).
+            time.sleep(2.0)
+            with lock:
+                summary['offers_while_suppressed'] = summary['offers_seen'] - before
+                before = summary['offers_seen']
+            log('reviveOffers() -> %s' % driver.reviveOffers())
+            end = min(deadline, time.time() + 10.0)
+            while time.time() < end and not done.is_set() and summary['offers_seen'] == before:
+                time.sleep(0.05)
+            with lock:
+                summary['offers_after_revive'] = summary['offers_seen'] - before
         if all_finished.is_set() and not done.is_set():
             # Explicit reconciliation of the tasks we know (launched and
             # adopted), then implicit.
