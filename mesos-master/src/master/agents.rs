@@ -11,7 +11,7 @@ use mesos::wire::mesos as v0;
 use mesos::wire::mesos::internal;
 use mesos::wire::mesos::scheduler::{self, event};
 
-use super::frameworks::{Framework, TaskEntry, framework_roles};
+use super::frameworks::{Framework, FrameworkLink, TaskEntry, framework_roles};
 use super::{Master, Now, is_terminal};
 
 /// A registered agent.
@@ -576,6 +576,27 @@ impl Master {
             if let Some(framework) = self.frameworks.get_mut(fid) {
                 framework.executors.remove(id);
             }
+        }
+        // Then every connected framework hears the agent is gone (a
+        // FAILURE without executor; LostSlaveMessage for drivers), as in
+        // Mesos's `__removeSlave`.
+        let mut links: Vec<(FrameworkId, FrameworkLink)> = self
+            .frameworks
+            .values()
+            .filter_map(|f| f.link.clone().map(|link| (f.id.clone(), link)))
+            .collect();
+        links.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, link) in links {
+            let event = scheduler::Event {
+                r#type: Some(event::Type::Failure as i32),
+                failure: Some(event::Failure {
+                    slave_id: Some(id.to_v0()),
+                    executor_id: None,
+                    status: None,
+                }),
+                ..Default::default()
+            };
+            self.send_event(&link, event);
         }
         Some(agent.pid)
     }

@@ -1697,6 +1697,47 @@ fn an_agent_that_stops_answering_pings_is_removed() {
     assert_eq!(h.master.metrics().tasks_terminal["TASK_LOST"], 1);
     let shutdowns = effects.messages_to::<internal::ShutdownMessage>(&silent.pid);
     assert_eq!(shutdowns.len(), 1);
+    // After their tasks' updates, the frameworks hear of the agent itself.
+    for framework in [&lost, &aware] {
+        let events = effects.events(&framework.link);
+        let failures: Vec<&scheduler::Event> = events
+            .iter()
+            .filter(|e| e.r#type == Some(event::Type::Failure as i32))
+            .collect();
+        assert_eq!(failures.len(), 1, "{events:?}");
+        let failure = failures[0].failure.as_ref().unwrap();
+        assert_eq!(failure.slave_id, Some(silent.id.to_v0()));
+        assert_eq!(failure.executor_id, None);
+        let last_update = events
+            .iter()
+            .rposition(|e| e.r#type == Some(event::Type::Update as i32))
+            .unwrap();
+        let failure_at = events
+            .iter()
+            .position(|e| e.r#type == Some(event::Type::Failure as i32))
+            .unwrap();
+        assert!(last_update < failure_at, "{events:?}");
+    }
+}
+
+#[test]
+fn a_driver_hears_lost_slave_when_an_agent_is_removed() {
+    let mut h = Harness::new();
+    let agent = h.register_agent("cpus:4;mem:4096");
+    let pid = driver_pid(1);
+    subscribe_driver(&mut h, &pid, "driver");
+    let effects = advance_with_pongs(&mut h, secs(1), &[]);
+    assert_eq!(
+        effects
+            .messages_to::<internal::ResourceOffersMessage>(&pid)
+            .len(),
+        1
+    );
+    let effects = advance_with_pongs(&mut h, secs(95), &[]);
+    assert!(!h.master.agents().any(|a| a.id == agent.id));
+    let lost = effects.messages_to::<internal::LostSlaveMessage>(&pid);
+    assert_eq!(lost.len(), 1, "{effects:?}");
+    assert_eq!(lost[0].slave_id, agent.id.to_v0());
 }
 
 #[test]
