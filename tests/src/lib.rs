@@ -184,6 +184,12 @@ impl Daemon {
         }
     }
 
+    /// Kills it (SIGKILL), as a crash or a power cut would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops it: SIGTERM, then SIGKILL if it has not exited within a few
     /// seconds.
     pub fn stop(&mut self) {

@@ -935,3 +935,64 @@ async fn tasks_are_killed_and_offers_suppressed_and_revived() {
     let id = summary["framework_id"].as_str().unwrap();
     assert_torn_down(&cluster, id, 2, "TASK_KILLED").await;
 }
+
+#[tokio::test]
+async fn a_lost_agent_is_reported_to_the_driver() {
+    let Some(driver) = libmesos::driver_or_skip("a_lost_agent_is_reported_to_the_driver") else {
+        return;
+    };
+    // Agents that miss two 1 s pings are removed.
+    let mut cluster = Cluster::start_with(
+        1,
+        &["--agent_ping_timeout=1secs", "--max_agent_ping_timeouts=2"],
+    )
+    .await;
+    let mut held = driver.spawn(&cluster.master_address(), &long_running("2"));
+    let holding = held
+        .next_summary(RUN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the framework: {e}"));
+    assert_holding(&holding, 2);
+    let id = holding["framework_id"].as_str().unwrap().to_string();
+    let agent = cluster.master_state().await["slaves"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The agent dies; the master marks it unreachable: the driver hears
+    // TASK_UNREACHABLE for each task (it is partition aware), then
+    // LostSlaveMessage.
+    cluster.agents[0].kill();
+    wait_for_state(&cluster, Duration::from_secs(20), |state| {
+        state["slaves"].as_array().is_some_and(Vec::is_empty)
+    })
+    .await;
+    let state = cluster.master_state().await;
+    let framework = live(&state, &id);
+    assert!(
+        framework["tasks"].as_array().unwrap().is_empty(),
+        "{framework:#}"
+    );
+    held.signal(libc::SIGTERM);
+    let stopped = held.wait(Duration::from_secs(30));
+    let summary = &stopped.summary;
+    assert_eq!(summary["phase"], "ended", "{}", stopped.describe());
+    for task in task_ids(&holding) {
+        assert_eq!(
+            summary["task_states"][&task],
+            "TASK_UNREACHABLE",
+            "{}",
+            stopped.describe()
+        );
+    }
+    assert_eq!(
+        strings(&summary["agents_lost"]),
+        [agent],
+        "{}",
+        stopped.describe()
+    );
+    assert!(
+        summary["errors"].as_array().unwrap().is_empty(),
+        "{}",
+        stopped.describe()
+    );
+}

@@ -122,7 +122,7 @@ def main(argv=None):
         'wait_for': goal, 'tasks_running': 0, 'adopted_tasks': list(args.adopt_task),
         'reconciled_states': {}, 'implicit_states': {}, 'phase': 'running',
         'launched_with': {'launchTasks': 0, 'acceptOffers': 0},
-        'killed': 0, 'killing_seen': 0,
+        'killed': 0, 'killing_seen': 0, 'agents_lost': [],
     }
     lock = threading.RLock()
     done = threading.Event()
@@ -286,6 +286,8 @@ def main(argv=None):
             log('framework message from %s' % executor_id.value)
 
         def slaveLost(self, driver, slave_id):
+            with lock:
+                summary['agents_lost'].append(slave_id.value)
             log('agent lost: %s' % slave_id.value)
 
         def executorLost(self, driver, executor_id, slave_id, status):
