@@ -414,9 +414,10 @@ impl Runtime {
                         }
                     }
                     FrameworkLink::Libprocess { pid } => {
-                        tracing::warn!(
-                            "Dropping event for libprocess framework {pid}: the libprocess scheduler protocol is not supported yet"
-                        );
+                        // The core turns events for drivers into their
+                        // messages (`Effect::Send`); a v1 event here has
+                        // no stream to go to.
+                        tracing::error!("Dropping v1 event for libprocess framework {pid}");
                     }
                 },
                 Effect::Close { link } => {

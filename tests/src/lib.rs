@@ -8,7 +8,10 @@
 //! - [`http`]: a small HTTP/1.1 client, plus raw bytes over TCP.
 //! - [`framework`]: a scripted v1 scheduler (protobuf) for calls a real
 //!   client would not make.
-//! - [`pymesos`]: where the pymesos client is and whether to skip.
+//! - [`client`]: third-party clients as child processes: skip or require,
+//!   read their JSON summaries, signal them.
+//! - [`pymesos`], [`pesos`], [`libmesos`]: where each client is and how to
+//!   run its framework script.
 //! - [`binary`]: the workspace's binaries, found beside the test executable
 //!   (build them first with `cargo build --workspace --bins`).
 //! - `src/bin/libprocess-test-executor.rs`: a custom executor speaking the
@@ -23,8 +26,11 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod framework;
 pub mod http;
+pub mod libmesos;
+pub mod pesos;
 pub mod pymesos;
 
 use std::collections::BTreeSet;
@@ -180,6 +186,12 @@ impl Daemon {
         }
     }
 
+    /// Kills it (SIGKILL), as a crash or a power cut would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops it: SIGTERM, then SIGKILL if it has not exited within a few
     /// seconds.
     pub fn stop(&mut self) {
@@ -268,6 +280,47 @@ impl Cluster {
             cluster.agents.push(agent);
         }
         cluster.wait_for_agents(agents).await;
+        cluster
+    }
+
+    /// `mesos-local`: a master and one agent offering [`AGENT_RESOURCES`]
+    /// in one process (as [`Cluster::master`], with no [`Cluster::agents`]),
+    /// once the master reports the agent activated.
+    pub async fn local() -> Cluster {
+        let root = tempfile::Builder::new()
+            .prefix("mesos-e2e-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let work_root = root.path().to_path_buf();
+        let master = start_ready("mesos-local", 3, |attempt| {
+            let port = free_port();
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            let work_dir = work_root.join(format!("local.{attempt}"));
+            std::fs::create_dir_all(&work_dir).expect("create the work dir");
+            let args = vec![
+                "--ip=127.0.0.1".to_string(),
+                format!("--port={port}"),
+                "--hostname=127.0.0.1".to_string(),
+                format!("--work_dir={}", work_dir.display()),
+                format!("--resources={AGENT_RESOURCES}"),
+            ];
+            let log = work_root.join(format!("local.{attempt}.log"));
+            Daemon::spawn(
+                "mesos-local",
+                "mesos-local",
+                args,
+                addr,
+                Some(work_dir),
+                log,
+            )
+        })
+        .await;
+        let mut cluster = Cluster {
+            master,
+            agents: Vec::new(),
+            root: Some(root),
+        };
+        cluster.wait_for_agents(1).await;
         cluster
     }
 

@@ -5,15 +5,23 @@
 //! Tests find that Python through [`PYTHON_VAR`]; without it they are
 //! skipped, saying so, unless [`REQUIRE_VAR`] is `1` (as in CI).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+
+pub use crate::client::FrameworkRun;
+use crate::client::{Client, FrameworkRun as Run};
 
 /// The variable naming the venv's Python (`DEST/pymesos/bin/python`).
 pub const PYTHON_VAR: &str = "MESOS_TEST_PYMESOS";
 
 /// Set to `1` to make a missing pymesos a failure instead of a skip.
 pub const REQUIRE_VAR: &str = "MESOS_TEST_REQUIRE_PYMESOS";
+
+const CLIENT: Client = Client {
+    name: "pymesos",
+    var: PYTHON_VAR,
+    require_var: REQUIRE_VAR,
+};
 
 /// Where the client scripts and their `setup.sh` are.
 pub fn clients_dir() -> PathBuf {
@@ -24,14 +32,12 @@ pub fn clients_dir() -> PathBuf {
 
 /// Why pymesos is not usable, or its Python.
 pub fn locate() -> Result<PathBuf, String> {
-    let python = match std::env::var_os(PYTHON_VAR) {
-        Some(value) if !value.is_empty() => PathBuf::from(value),
-        _ => {
-            return Err(format!(
-                "pymesos not set up: run tests/clients/python/setup.sh DEST and set \
-                 {PYTHON_VAR}=DEST/pymesos/bin/python"
-            ));
-        }
+    let Some(python) = CLIENT.configured().map(PathBuf::from) else {
+        return Err(format!(
+            "{} not set up: run tests/clients/python/setup.sh DEST and set \
+             {PYTHON_VAR}=DEST/pymesos/bin/python",
+            CLIENT.name
+        ));
     };
     let probe = Command::new(&python)
         .args(["-c", "import http_parser.parser, pymesos"])
@@ -56,45 +62,17 @@ pub fn locate() -> Result<PathBuf, String> {
 /// When [`PYTHON_VAR`] is set but unusable, or unset while [`REQUIRE_VAR`]
 /// is `1`.
 pub fn python_or_skip(test: &str) -> Option<PathBuf> {
-    match locate() {
-        Ok(python) => Some(python),
-        Err(reason) if std::env::var_os(PYTHON_VAR).is_none() && !required() => {
-            let _ = writeln!(std::io::stderr(), "{test}: skipped: {reason}");
-            None
-        }
-        Err(reason) => panic!("{reason}"),
-    }
+    CLIENT.or_skip(test, locate())
 }
 
 /// Whether CI asked for pymesos to be present.
 pub fn required() -> bool {
-    std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1")
-}
-
-/// What one run of `pymesos_framework.py` did.
-#[derive(Debug)]
-pub struct FrameworkRun {
-    /// The process's exit status and output.
-    pub output: Output,
-    /// Its one JSON summary line (`Null` if it printed none).
-    pub summary: serde_json::Value,
-}
-
-impl FrameworkRun {
-    /// Everything it printed, for a failure message.
-    pub fn describe(&self) -> String {
-        format!(
-            "exit {}\nstdout:\n{}\nstderr:\n{}",
-            self.output.status,
-            String::from_utf8_lossy(&self.output.stdout),
-            String::from_utf8_lossy(&self.output.stderr)
-        )
-    }
+    CLIENT.required()
 }
 
 /// Runs `pymesos_framework.py MASTER args...` with `python`, as the
 /// current user, and returns its exit and summary.
-pub fn run_framework(python: &Path, master: &str, args: &[&str]) -> FrameworkRun {
+pub fn run_framework(python: &Path, master: &str, args: &[&str]) -> Run {
     let script = clients_dir().join("pymesos_framework.py");
     let output = Command::new(python)
         .arg(&script)
@@ -104,10 +82,5 @@ pub fn run_framework(python: &Path, master: &str, args: &[&str]) -> FrameworkRun
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
-    let summary = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .rev()
-        .find_map(|line| serde_json::from_str(line).ok())
-        .unwrap_or(serde_json::Value::Null);
-    FrameworkRun { output, summary }
+    Run::from_output(output)
 }

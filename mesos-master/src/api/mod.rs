@@ -55,6 +55,25 @@ async fn route(master: MasterHandle, request: Request<Incoming>, path: String) -
     if path == "/api/v1/scheduler" {
         return scheduler::handle(master, request).await;
     }
+    // An endpoint the master does not have is not found, whatever the
+    // method (as libprocess answers a path no process routes).
+    const SERVED: &[&str] = &[
+        "/health",
+        "/version",
+        "/flags",
+        "/state",
+        "/state.json",
+        "/frameworks",
+        "/slaves",
+        "/tasks",
+        "/state-summary",
+    ];
+    if !SERVED.contains(&path)
+        && !NOT_IMPLEMENTED.contains(&path)
+        && !path.starts_with("/maintenance/")
+    {
+        return respond(StatusCode::NOT_FOUND, "");
+    }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return respond(
             StatusCode::METHOD_NOT_ALLOWED,

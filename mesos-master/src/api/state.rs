@@ -201,7 +201,7 @@ fn framework(master: &Master, framework: &Framework) -> Json {
         "webui_url": info.webui_url.clone().unwrap_or_default(),
         "active": framework.active,
         "connected": framework.link.is_some(),
-        "recovered": false,
+        "recovered": framework.recovered,
         "user": info.user,
         "failover_timeout": info.failover_timeout.unwrap_or(0.0),
         "checkpoint": info.checkpoint.unwrap_or(false),

@@ -11,7 +11,7 @@ use mesos::wire::mesos as v0;
 use mesos::wire::mesos::internal;
 use mesos::wire::mesos::scheduler::{self, event};
 
-use super::frameworks::{Framework, TaskEntry, framework_roles};
+use super::frameworks::{Framework, FrameworkLink, TaskEntry, framework_roles};
 use super::{Master, Now, is_terminal};
 
 /// A registered agent.
@@ -343,6 +343,8 @@ impl Master {
             id: id.clone(),
             info: info.clone(),
             link: None,
+            pid: None,
+            recovered: true,
             active: false,
             registered_time: now.unix,
             reregistered_time: None,
@@ -464,6 +466,15 @@ impl Master {
             self.rescind_agent_offers(&id, now);
         }
         let link = super::FrameworkLink::Libprocess { pid: pid.clone() };
+        if self
+            .frameworks
+            .values()
+            .any(|f| f.link.as_ref() == Some(&link))
+        {
+            // As Mesos does: a driver that is still alive (the link broke
+            // one way) cannot tell, and would wait for offers forever.
+            self.send_framework_error(pid, "Framework disconnected");
+        }
         self.framework_disconnected(&link, now);
     }
 
@@ -575,6 +586,27 @@ impl Master {
             if let Some(framework) = self.frameworks.get_mut(fid) {
                 framework.executors.remove(id);
             }
+        }
+        // Then every connected framework hears the agent is gone (a
+        // FAILURE without executor; LostSlaveMessage for drivers), as in
+        // Mesos's `__removeSlave`.
+        let mut links: Vec<(FrameworkId, FrameworkLink)> = self
+            .frameworks
+            .values()
+            .filter_map(|f| f.link.clone().map(|link| (f.id.clone(), link)))
+            .collect();
+        links.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, link) in links {
+            let event = scheduler::Event {
+                r#type: Some(event::Type::Failure as i32),
+                failure: Some(event::Failure {
+                    slave_id: Some(id.to_v0()),
+                    executor_id: None,
+                    status: None,
+                }),
+                ..Default::default()
+            };
+            self.send_event(&link, event);
         }
         Some(agent.pid)
     }

@@ -52,6 +52,12 @@ pub struct Framework {
     pub info: v0::FrameworkInfo,
     /// Where its events go; `None` while disconnected.
     pub link: Option<FrameworkLink>,
+    /// For a framework on a libmesos driver, the driver's UPID; kept while
+    /// it is disconnected, to know its calls and registration retries.
+    pub pid: Option<Upid>,
+    /// Known only from an agent's report (after a master restart), not yet
+    /// subscribed to this master.
+    pub recovered: bool,
     /// Whether it gets offers (connected and not deactivated).
     pub active: bool,
     /// When it first registered (Unix seconds).
@@ -110,6 +116,14 @@ impl Framework {
             }
         }
         total
+    }
+}
+
+/// The driver's UPID, for a libprocess link.
+fn link_pid(link: &FrameworkLink) -> Option<Upid> {
+    match link {
+        FrameworkLink::Libprocess { pid } => Some(pid.clone()),
+        FrameworkLink::Http { .. } => None,
     }
 }
 
@@ -218,6 +232,8 @@ impl Master {
         let framework = Framework {
             id: id.clone(),
             info,
+            pid: link_pid(&link),
+            recovered: false,
             link: Some(link.clone()),
             active: true,
             registered_time: now.unix,
@@ -256,6 +272,8 @@ impl Master {
         let old_link = {
             let framework = self.frameworks.get_mut(&id).expect("checked by caller");
             let old = framework.link.replace(link.clone());
+            framework.pid = link_pid(&link);
+            framework.recovered = false;
             framework.info = info;
             framework.roles = roles;
             framework.suppressed_roles = suppressed;
@@ -512,6 +530,22 @@ impl Master {
         }
         self.allocator
             .suppress_offers(id, (!roles.is_empty()).then_some(&roles));
+    }
+
+    /// The framework asked to get no more offers (a driver's `abort()`):
+    /// it stays connected, its calls are still taken, and subscribing
+    /// again activates it.
+    pub(super) fn deactivate_framework(&mut self, id: &FrameworkId, now: Now) {
+        let Some(framework) = self.frameworks.get_mut(id) else {
+            return;
+        };
+        if !framework.active {
+            return;
+        }
+        tracing::info!(framework_id = %id, "Deactivating framework");
+        framework.active = false;
+        self.allocator.deactivate_framework(id);
+        self.rescind_framework_offers(id, true, now);
     }
 
     /// The connection of a framework went away (its HTTP stream closed or

@@ -12,7 +12,7 @@ use mesos::wire::mesos::internal;
 use mesos::wire::mesos::scheduler::{self, call, event};
 use prost_reflect::ReflectMessage;
 
-use super::{Effect, FrameworkLink, Master, Now};
+use super::{CallError, Effect, FrameworkLink, Master, Now};
 
 /// The scheduler messages a master takes over libprocess.
 pub(super) const SCHEDULER_MESSAGES: &[&str] = &[
@@ -164,7 +164,12 @@ impl Master {
                         .get(&id)
                         .is_some_and(|f| f.link.as_ref() == Some(&link))
                     {
-                        self.framework_disconnected(&link, now);
+                        self.deactivate_framework(&id, now);
+                    } else {
+                        tracing::warn!(
+                            framework_id = %id,
+                            "Ignoring deactivation from {from}: not the framework's connected scheduler"
+                        );
                     }
                 }
                 Err(error) => self.drop_invalid(from, name, &error.to_string()),
@@ -181,18 +186,99 @@ impl Master {
             Err(error) => return self.drop_invalid(from, name, &error),
         };
         if call.r#type == Some(call::Type::Subscribe as i32) {
+            if self.driver_subscription_handled(from, &call) {
+                return;
+            }
             if let Err(error) = self.subscribe(&call, link, now) {
                 tracing::warn!("Refusing subscription from {from}: {error}");
-                let message = internal::FrameworkErrorMessage {
-                    message: error.to_string(),
-                };
-                self.send_message(from, &message);
+                self.send_framework_error(from, &error.to_string());
             }
             return;
         }
-        if let Err(error) = self.call(call, &link, now) {
-            tracing::warn!("Dropping call from {from}: {error}");
+        let id = call.framework_id.as_ref().map(FrameworkId::from);
+        match self.call(call, &link, now) {
+            Ok(()) => {}
+            Err(CallError::NotSubscribed)
+                if id
+                    .and_then(|id| self.frameworks.get(&id))
+                    .is_some_and(|f| f.pid.as_ref() == Some(from)) =>
+            {
+                // Its driver believes it is connected (a broken link goes
+                // unnoticed at the driver's end) and would wait for offers
+                // forever: make it abort, so that the scheduler starts over.
+                tracing::info!("Refusing call from {from}: Framework disconnected");
+                self.send_framework_error(from, "Framework disconnected");
+            }
+            Err(error) => tracing::warn!("Dropping call from {from}: {error}"),
         }
+    }
+
+    /// What Mesos checks of a driver's `SUBSCRIBE` before subscribing it:
+    /// whether it is a retry, comes from a pid another framework has, or
+    /// tries to take a framework over without `force`. Returns whether it
+    /// was handled (answered or dropped) here.
+    fn driver_subscription_handled(&mut self, from: &Upid, call: &scheduler::Call) -> bool {
+        let Some(subscribe) = &call.subscribe else {
+            return false;
+        };
+        let requested = call
+            .framework_id
+            .as_ref()
+            .or(subscribe.framework_info.id.as_ref())
+            .filter(|id| !id.value.is_empty())
+            .map(FrameworkId::from);
+        let at_pid = self
+            .frameworks
+            .values()
+            .find(|f| f.pid.as_ref() == Some(from))
+            .map(|f| f.id.clone());
+        let Some(requested) = requested else {
+            // The driver resends SUBSCRIBE until it hears back: a retry
+            // gets the registration again, not another framework.
+            if let Some(id) = at_pid {
+                tracing::info!(framework_id = %id, "Framework already subscribed from {from}, resending acknowledgement");
+                let message = internal::FrameworkRegisteredMessage {
+                    framework_id: id.to_v0(),
+                    master_info: self.info(),
+                };
+                self.send_message(from, &message);
+                return true;
+            }
+            return false;
+        };
+        if let Some(other) = at_pid.filter(|other| other != &requested) {
+            // An error would reach the framework already there: drop it.
+            tracing::error!(
+                framework_id = %requested,
+                "Dropping SUBSCRIBE call: framework {other} is already at {from}"
+            );
+            return true;
+        }
+        let Some(framework) = self.frameworks.get(&requested) else {
+            return false;
+        };
+        // A scheduler that was partitioned away and comes back after
+        // another instance took over must not steal the framework: only a
+        // failover (`force`) may move it to a new pid.
+        if !framework.recovered
+            && framework.pid.as_ref() != Some(from)
+            && !subscribe.force.unwrap_or(false)
+        {
+            tracing::error!(
+                framework_id = %requested,
+                "Disallowing subscription attempt from {from}: not forced, and the framework is elsewhere"
+            );
+            self.send_framework_error(from, "Framework failed over");
+            return true;
+        }
+        false
+    }
+
+    pub(super) fn send_framework_error(&mut self, to: &Upid, message: &str) {
+        let message = internal::FrameworkErrorMessage {
+            message: message.to_string(),
+        };
+        self.send_message(to, &message);
     }
 
     fn drop_invalid(&mut self, from: &Upid, name: &str, error: &str) {

@@ -384,12 +384,23 @@ impl Master {
         if update.uuid.is_none() && is_terminal(latest) {
             self.forget_task(&framework_id, &task_id, now);
         }
-        if let Some(link) = self
+        match self
             .frameworks
             .get(&framework_id)
             .and_then(|f| f.link.clone())
         {
-            self.send_event(&link, update_event(status));
+            // A driver gets the agent's update as it came (`latest_state`
+            // and all), naming the agent to acknowledge, as Mesos's
+            // `forward` does.
+            Some(FrameworkLink::Libprocess { pid }) => {
+                let message = internal::StatusUpdateMessage {
+                    update: internal::StatusUpdate { status, ..update },
+                    pid: Some(from.to_string()),
+                };
+                self.send_message(&pid, &message);
+            }
+            Some(link) => self.send_event(&link, update_event(status)),
+            None => {}
         }
     }
 

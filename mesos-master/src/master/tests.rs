@@ -20,6 +20,8 @@ use prost_reflect::ReflectMessage;
 use super::*;
 use crate::allocator::AllocatorConfig;
 
+mod golden;
+
 /// The Unix time the tests start at.
 const UNIX_START: f64 = 1_700_000_000.0;
 
@@ -1695,6 +1697,47 @@ fn an_agent_that_stops_answering_pings_is_removed() {
     assert_eq!(h.master.metrics().tasks_terminal["TASK_LOST"], 1);
     let shutdowns = effects.messages_to::<internal::ShutdownMessage>(&silent.pid);
     assert_eq!(shutdowns.len(), 1);
+    // After their tasks' updates, the frameworks hear of the agent itself.
+    for framework in [&lost, &aware] {
+        let events = effects.events(&framework.link);
+        let failures: Vec<&scheduler::Event> = events
+            .iter()
+            .filter(|e| e.r#type == Some(event::Type::Failure as i32))
+            .collect();
+        assert_eq!(failures.len(), 1, "{events:?}");
+        let failure = failures[0].failure.as_ref().unwrap();
+        assert_eq!(failure.slave_id, Some(silent.id.to_v0()));
+        assert_eq!(failure.executor_id, None);
+        let last_update = events
+            .iter()
+            .rposition(|e| e.r#type == Some(event::Type::Update as i32))
+            .unwrap();
+        let failure_at = events
+            .iter()
+            .position(|e| e.r#type == Some(event::Type::Failure as i32))
+            .unwrap();
+        assert!(last_update < failure_at, "{events:?}");
+    }
+}
+
+#[test]
+fn a_driver_hears_lost_slave_when_an_agent_is_removed() {
+    let mut h = Harness::new();
+    let agent = h.register_agent("cpus:4;mem:4096");
+    let pid = driver_pid(1);
+    subscribe_driver(&mut h, &pid, "driver");
+    let effects = advance_with_pongs(&mut h, secs(1), &[]);
+    assert_eq!(
+        effects
+            .messages_to::<internal::ResourceOffersMessage>(&pid)
+            .len(),
+        1
+    );
+    let effects = advance_with_pongs(&mut h, secs(95), &[]);
+    assert!(!h.master.agents().any(|a| a.id == agent.id));
+    let lost = effects.messages_to::<internal::LostSlaveMessage>(&pid);
+    assert_eq!(lost.len(), 1, "{effects:?}");
+    assert_eq!(lost[0].slave_id, agent.id.to_v0());
 }
 
 #[test]
@@ -2078,4 +2121,303 @@ fn metrics_follow_agents_frameworks_and_tasks() {
     let m = snapshot(&h.master);
     assert_eq!(m["master/messages_unregister_framework"], 1.0);
     assert_eq!(m["master/frameworks_active"], 0.0);
+}
+
+/// A driver's `SUBSCRIBE` call, as libmesos sends it.
+fn driver_subscribe(info: v0::FrameworkInfo, force: bool) -> scheduler::Call {
+    scheduler::Call {
+        framework_id: info.id.clone(),
+        r#type: Some(call::Type::Subscribe as i32),
+        subscribe: Some(call::Subscribe {
+            framework_info: info,
+            force: Some(force),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A driver's call for framework `id`.
+fn driver_call(id: &FrameworkId, mut call: scheduler::Call) -> scheduler::Call {
+    call.framework_id = Some(id.to_v0());
+    call
+}
+
+fn framework_errors(effects: &Effects, to: &Upid) -> Vec<String> {
+    effects
+        .messages_to::<internal::FrameworkErrorMessage>(to)
+        .into_iter()
+        .map(|m| m.message)
+        .collect()
+}
+
+fn driver_pid(n: u8) -> Upid {
+    format!("scheduler-{n}@10.0.9.{n}:40000").parse().unwrap()
+}
+
+/// Subscribes a driver at `pid` as a new framework.
+fn subscribe_driver(h: &mut Harness, pid: &Upid, name: &str) -> FrameworkId {
+    h.receive(pid, &driver_subscribe(framework_info(name), false));
+    let registered = h
+        .effects()
+        .messages_to::<internal::FrameworkRegisteredMessage>(pid);
+    assert_eq!(registered.len(), 1);
+    FrameworkId::from(&registered[0].framework_id)
+}
+
+#[test]
+fn a_driver_retrying_its_subscription_is_registered_once() {
+    let mut h = Harness::new();
+    let pid = driver_pid(1);
+    // The driver resends SUBSCRIBE until it hears back.
+    for _ in 0..3 {
+        h.receive(&pid, &driver_subscribe(framework_info("driver"), false));
+    }
+    let registered = h
+        .effects()
+        .messages_to::<internal::FrameworkRegisteredMessage>(&pid);
+    assert_eq!(registered.len(), 3);
+    assert!(
+        registered
+            .iter()
+            .all(|m| m.framework_id == registered[0].framework_id)
+    );
+    assert_eq!(h.master.frameworks().count(), 1);
+    // Its events name the one framework (the driver checks it).
+    let framework = h.master.frameworks().next().unwrap();
+    assert_eq!(framework.id, FrameworkId::from(&registered[0].framework_id));
+    assert_eq!(framework.pid.as_ref(), Some(&pid));
+}
+
+#[test]
+fn a_driver_takes_a_framework_over_only_when_forced() {
+    let mut h = Harness::new();
+    let first = driver_pid(1);
+    let id = subscribe_driver(&mut h, &first, "driver");
+    let mut info = framework_info("driver");
+    info.id = Some(id.to_v0());
+
+    // Not forced (a scheduler partitioned away, back after another
+    // instance took over): refused, the framework stays where it is.
+    let second = driver_pid(2);
+    h.receive(&second, &driver_subscribe(info.clone(), false));
+    let effects = h.effects();
+    assert_eq!(
+        framework_errors(&effects, &second),
+        ["Framework failed over"]
+    );
+    assert!(framework_errors(&effects, &first).is_empty());
+    assert!(
+        effects
+            .messages::<internal::FrameworkRegisteredMessage>()
+            .is_empty()
+    );
+    let framework = h.master.framework(&id).unwrap();
+    assert_eq!(framework.pid.as_ref(), Some(&first));
+
+    // Forced (a failover): the old instance is told, the new registered.
+    h.receive(&second, &driver_subscribe(info.clone(), true));
+    let effects = h.effects();
+    assert_eq!(
+        framework_errors(&effects, &first),
+        ["Framework failed over"]
+    );
+    let registered = effects.messages_to::<internal::FrameworkRegisteredMessage>(&second);
+    assert_eq!(registered.len(), 1);
+    assert_eq!(FrameworkId::from(&registered[0].framework_id), id);
+    assert_eq!(h.master.framework(&id).unwrap().pid.as_ref(), Some(&second));
+
+    // The old instance's calls are ignored: its driver aborts and stops,
+    // which sends a deactivation and a TEARDOWN.
+    h.receive(
+        &first,
+        &internal::DeactivateFrameworkMessage {
+            framework_id: id.to_v0(),
+        },
+    );
+    h.receive(&first, &driver_call(&id, simple_call(call::Type::Teardown)));
+    let effects = h.effects();
+    assert!(framework_errors(&effects, &first).is_empty());
+    let framework = h.master.framework(&id).expect("not torn down");
+    assert!(framework.active);
+
+    // The same instance subscribing again, not forced: re-registered.
+    h.receive(&second, &driver_subscribe(info, false));
+    let effects = h.effects();
+    let reregistered = effects.messages_to::<internal::FrameworkReregisteredMessage>(&second);
+    assert_eq!(reregistered.len(), 1);
+    assert!(framework_errors(&effects, &second).is_empty());
+}
+
+#[test]
+fn a_driver_pid_subscribes_one_framework_only() {
+    let mut h = Harness::new();
+    let pid = driver_pid(1);
+    let first = subscribe_driver(&mut h, &pid, "first");
+    let other = h.subscribe(framework_info("other"));
+    // The pid asking to be another known framework: dropped, without an
+    // error (which would reach the framework already there).
+    let mut info = framework_info("other");
+    info.id = Some(other.id.to_v0());
+    h.receive(&pid, &driver_subscribe(info, true));
+    let effects = h.effects();
+    assert!(effects.0.is_empty(), "{effects:?}");
+    assert_eq!(
+        h.master.framework(&other.id).unwrap().link,
+        Some(other.link.clone())
+    );
+    assert_eq!(h.master.framework(&first).unwrap().pid.as_ref(), Some(&pid));
+}
+
+#[test]
+fn a_disconnected_driver_is_told_so_and_its_calls_refused() {
+    let mut h = Harness::new();
+    let pid = driver_pid(1);
+    let id = subscribe_driver(&mut h, &pid, "driver");
+    // The link broke: should the driver still run, it must learn it.
+    let now = h.now();
+    h.master.exited(&pid, now);
+    let effects = h.effects();
+    assert_eq!(framework_errors(&effects, &pid), ["Framework disconnected"]);
+    let framework = h.master.framework(&id).unwrap();
+    assert!(framework.link.is_none());
+    assert!(!framework.active);
+
+    // Its calls are refused with the same error; a stranger's are dropped.
+    h.receive(&pid, &driver_call(&id, simple_call(call::Type::Revive)));
+    assert_eq!(
+        framework_errors(&h.effects(), &pid),
+        ["Framework disconnected"]
+    );
+    let stranger = driver_pid(2);
+    h.receive(
+        &stranger,
+        &driver_call(&id, simple_call(call::Type::Revive)),
+    );
+    assert!(h.effects().0.is_empty());
+
+    // It may subscribe again from the same pid without force.
+    let mut info = framework_info("driver");
+    info.id = Some(id.to_v0());
+    h.receive(&pid, &driver_subscribe(info, false));
+    let effects = h.effects();
+    assert_eq!(
+        effects
+            .messages_to::<internal::FrameworkReregisteredMessage>(&pid)
+            .len(),
+        1
+    );
+    assert!(h.master.framework(&id).unwrap().active);
+}
+
+#[test]
+fn a_deactivated_driver_stays_connected_and_can_tear_down() {
+    let mut h = Harness::new();
+    let agent = h.register_agent("cpus:4;mem:4096");
+    let pid = driver_pid(1);
+    let id = subscribe_driver(&mut h, &pid, "driver");
+    let offers = h
+        .advance(secs(1))
+        .messages_to::<internal::ResourceOffersMessage>(&pid);
+    assert_eq!(offers.len(), 1);
+    let offer_id = offers[0].offers[0].id.clone();
+
+    // A driver's abort(): no more offers, the outstanding one rescinded.
+    h.receive(
+        &pid,
+        &internal::DeactivateFrameworkMessage {
+            framework_id: id.to_v0(),
+        },
+    );
+    let effects = h.effects();
+    let rescinded = effects.messages_to::<internal::RescindResourceOfferMessage>(&pid);
+    assert_eq!(rescinded.len(), 1);
+    assert_eq!(rescinded[0].offer_id, offer_id);
+    let framework = h.master.framework(&id).unwrap();
+    assert!(!framework.active);
+    assert!(framework.link.is_some());
+    assert!(framework.failover_deadline.is_none());
+    assert!(
+        h.advance(secs(5))
+            .messages::<internal::ResourceOffersMessage>()
+            .is_empty()
+    );
+
+    // Its stop() that follows is a TEARDOWN, taken.
+    h.receive(&pid, &driver_call(&id, simple_call(call::Type::Teardown)));
+    let effects = h.effects();
+    assert!(h.master.framework(&id).is_none());
+    assert_eq!(
+        effects
+            .messages_to::<internal::ShutdownFrameworkMessage>(&agent.pid)
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_recovered_framework_resubscribes_without_force() {
+    let mut h = Harness::new();
+    // After a master restart an agent reports a framework this master
+    // never saw.
+    let mut info = framework_info("driver");
+    info.id = Some(FrameworkId::new("old-0000").to_v0());
+    let mut slave = register_message("agent1.example", "cpus:4;mem:4096").slave;
+    slave.id = Some(AgentId::new("old-S0").to_v0());
+    let agent_pid = Upid::new("slave(1)", SocketAddr::from(([10, 0, 0, 1], 5051)));
+    h.receive(
+        &agent_pid,
+        &internal::ReregisterSlaveMessage {
+            slave,
+            frameworks: vec![info.clone()],
+            version: Some(VERSION.into()),
+            ..Default::default()
+        },
+    );
+    h.effects();
+    let id = FrameworkId::new("old-0000");
+    assert!(h.master.framework(&id).unwrap().recovered);
+
+    // Its driver detects the new master and subscribes, not forced.
+    let pid = driver_pid(1);
+    h.receive(&pid, &driver_subscribe(info, false));
+    let effects = h.effects();
+    assert!(framework_errors(&effects, &pid).is_empty());
+    assert_eq!(
+        effects
+            .messages_to::<internal::FrameworkReregisteredMessage>(&pid)
+            .len(),
+        1
+    );
+    let framework = h.master.framework(&id).unwrap();
+    assert!(!framework.recovered);
+    assert!(framework.active);
+    assert_eq!(framework.pid.as_ref(), Some(&pid));
+}
+
+#[test]
+fn a_driver_framework_and_an_http_framework_share_agents_by_drf() {
+    let mut h = Harness::new();
+    let first = h.register_agent("cpus:4;mem:4096");
+    let second = h.register_agent("cpus:4;mem:4096");
+    let pid = driver_pid(1);
+    subscribe_driver(&mut h, &pid, "driver");
+    let http = h.subscribe(framework_info("http"));
+    // Both at a share of 0: whichever gets the first agent has half the
+    // cluster, so the other gets the second.
+    let effects = h.advance(secs(1));
+    let driver_offers: Vec<v0::Offer> = effects
+        .messages_to::<internal::ResourceOffersMessage>(&pid)
+        .into_iter()
+        .flat_map(|m| m.offers)
+        .collect();
+    let http_offers = effects.offers(&http.link);
+    assert_eq!(driver_offers.len(), 1, "{effects:?}");
+    assert_eq!(http_offers.len(), 1, "{effects:?}");
+    let agents = [
+        AgentId::from(&driver_offers[0].slave_id),
+        AgentId::from(&http_offers[0].slave_id),
+    ];
+    assert_ne!(agents[0], agents[1]);
+    assert!(agents.contains(&first.id) && agents.contains(&second.id));
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds the pymesos 0.3.15 client the end-to-end tests drive into DEST.
+# Builds the Python clients the end-to-end tests drive into DEST: pymesos
+# 0.3.15 (v1 HTTP APIs) and pesos 0.2.2 (the pre-1.0 libprocess messages).
 #   bash tests/clients/python/setup.sh DEST
-# Then point the tests at it:
-#   MESOS_TEST_PYMESOS=DEST/pymesos/bin/python cargo test -p mesos-e2e
+# Then point the tests at them:
+#   MESOS_TEST_PYMESOS=DEST/pymesos/bin/python MESOS_TEST_PESOS=DEST/pesos/bin/python \
+#     cargo test -p mesos-e2e
 # Idempotent: a finished venv is detected and kept.  Needs Python 3 with
 # venv and pip, a C compiler and the Python headers (Debian: python3-venv,
 # python3-dev, gcc), and network access to PyPI.
@@ -45,3 +47,25 @@ fi
 "$P" -c 'import http_parser.parser, pymesos'
 echo "pymesos 0.3.15 venv: $DEST/pymesos"
 echo "MESOS_TEST_PYMESOS=$P"
+
+# pesos 0.2.2 declares compactor==0.2.2, futures==2.1.6 (Python 2 only) and
+# mesos.interface==0.21.1; compactor declares tornado==4.1, trollius,
+# twitter.common.lang, protobuf<2.7 (Python 2 only).  The set that works on
+# Python 3.11: protobuf 3.20.3 (pure-Python backend), tornado 4.1, compactor
+# 0.3.0, mesos.interface 1.7.2 (only its Scheduler base class is used), all
+# installed --no-deps.  pesos_compat.py (beside this script) aliases the
+# collections ABCs tornado 4.1 still looks for; nothing installed is patched.
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+pesos_ok() {
+  PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python "$1" -c \
+    'import sys; sys.path.insert(0, sys.argv[1]); import pesos_compat, pesos.scheduler' "$HERE"
+}
+P=$(venv pesos)
+if ! pesos_ok "$P" 2>/dev/null; then
+  log "pesos: installing the pinned set"
+  "$DEST/pesos/bin/pip" install -q 'protobuf==3.20.3' 'tornado==4.1' 'six'
+  "$DEST/pesos/bin/pip" install -q --no-deps 'compactor==0.3.0' 'pesos==0.2.2' 'mesos.interface==1.7.2'
+fi
+pesos_ok "$P"
+echo "pesos 0.2.2 venv: $DEST/pesos"
+echo "MESOS_TEST_PESOS=$P"
