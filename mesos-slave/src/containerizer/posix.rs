@@ -31,6 +31,16 @@ impl Container {
     /// directory and output files in the sandbox, exactly `spec`'s
     /// environment.
     pub fn launch(spec: &LaunchSpec) -> io::Result<Container> {
+        Container::launch_in(spec, &[])
+    }
+
+    /// [`Container::launch`], the executor joining the cgroups whose
+    /// `cgroup.procs` files are given before it runs: it writes itself
+    /// into them between fork and exec, so whatever it starts is in them.
+    pub fn launch_in(
+        spec: &LaunchSpec,
+        cgroup_procs: &[std::path::PathBuf],
+    ) -> io::Result<Container> {
         let open = |name: &str| {
             OpenOptions::new()
                 .create(true)
@@ -63,13 +73,35 @@ impl Container {
         // with posix_spawn instead of a fork of the whole agent (whose page
         // tables cost more to copy than the executor costs to run). Other
         // executors get the session from a hook in the forked child.
-        if !is_command_executor(spec) {
+        // Joining cgroups needs the hook too.
+        let join: Vec<std::ffi::CString> = cgroup_procs
+            .iter()
+            .map(|p| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        if !is_command_executor(spec) || !join.is_empty() {
             // SAFETY: the closure runs in the forked child before exec and
-            // only calls setsid, which is async-signal-safe.
+            // only makes async-signal-safe calls (setsid, open, write,
+            // close) on memory prepared before the fork.
             unsafe {
-                command.pre_exec(|| {
+                command.pre_exec(move || {
+                    // Our command executor's own setsid then fails, which
+                    // it ignores.
                     if libc::setsid() == -1 {
                         return Err(io::Error::last_os_error());
+                    }
+                    for path in &join {
+                        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                        if fd < 0 {
+                            return Err(io::Error::last_os_error());
+                        }
+                        // "0" is the writing process itself.
+                        let written = libc::write(fd, c"0".as_ptr().cast(), 1);
+                        let error = io::Error::last_os_error();
+                        libc::close(fd);
+                        if written != 1 {
+                            return Err(error);
+                        }
                     }
                     Ok(())
                 });
@@ -229,6 +261,9 @@ mod tests {
     fn spec(dir: &std::path::Path, shell: &str) -> LaunchSpec {
         LaunchSpec {
             container_id: "c1".into(),
+            framework_id: "F".into(),
+            executor_id: "E".into(),
+            limits: Default::default(),
             sandbox: dir.to_path_buf(),
             command: v0::CommandInfo {
                 value: Some(shell.into()),
