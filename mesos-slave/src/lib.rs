@@ -12,6 +12,8 @@
 //!   leaders in their sandbox, `cgroups/*` isolators (v1 and v2, OOM
 //!   detection); the command executor's `ExecutorInfo` and environment.
 //! - [`fetcher`]: `CommandInfo.uris` into the sandbox.
+//! - [`files`]: `/files/*`, the sandboxes and the agent log for the
+//!   WebUI.
 //! - [`executor`]: the command executor (`mesos-executor`), a v1 executor
 //!   API client.
 //! - [`cli`] and [`config`]: the daemon's flags and the plain
@@ -41,6 +43,7 @@ pub mod convert;
 pub mod detect;
 pub mod executor;
 pub mod fetcher;
+pub mod files;
 pub mod paths;
 pub mod status_update;
 

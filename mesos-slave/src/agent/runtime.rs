@@ -22,6 +22,7 @@ use super::state::ConnId;
 use crate::config::AgentConfig;
 use crate::containerizer::ContainerExit;
 use crate::containerizer::containers::{ContainerEvent, Limitation, MesosContainerizer};
+use crate::files::{AGENT_LOG_VIRTUAL_PATH, Files};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -94,6 +95,14 @@ impl Agent {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
+        let files = Files::shared(pid.address);
+        transport.route("files", files.handler());
+        if let Some(log_dir) = &config.log_dir {
+            let log = log_dir.join("mesos-slave.INFO");
+            if let Err(e) = files.attach(&log, AGENT_LOG_VIRTUAL_PATH) {
+                tracing::warn!("Failed to attach the agent log {}: {e}", log.display());
+            }
+        }
         let events = inputs.clone();
         let containerizer = MesosContainerizer::new(
             &config.containerizer,
@@ -112,6 +121,7 @@ impl Agent {
                 };
                 let _ = events.send(input);
             }),
+            Some(files),
         );
         let mut core = AgentCore::new(config, pid.clone(), start_time);
         core.start(Instant::now().into_std());

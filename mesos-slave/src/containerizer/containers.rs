@@ -20,6 +20,7 @@ use mesos::wire::mesos as v0;
 use super::cgroups::{self, Cgroups, CgroupsConfig, ContainerCgroups};
 use super::{ContainerExit, ContainerLimits, LaunchSpec, posix};
 use crate::fetcher::{Fetcher, FetcherConfig};
+use crate::files::Files;
 use crate::paths;
 
 /// Why a container is being ended by the agent: a limit it exceeded, or a
@@ -96,13 +97,19 @@ pub struct MesosContainerizer {
     fetcher: Arc<Fetcher>,
     containers: HashMap<String, Arc<Slot>>,
     events: EventSink,
+    /// Where sandboxes are attached for `/files`.
+    files: Option<Files>,
 }
 
 impl MesosContainerizer {
     /// A containerizer reporting to `events`. Cgroups are detected now;
     /// when they cannot be used, the error is logged and containers fail
     /// to launch with it.
-    pub fn new(config: &ContainerizerConfig, events: EventSink) -> MesosContainerizer {
+    pub fn new(
+        config: &ContainerizerConfig,
+        events: EventSink,
+        files: Option<Files>,
+    ) -> MesosContainerizer {
         let cgroups = config.cgroups.enabled().then(|| {
             Cgroups::detect(&config.cgroups)
                 .map(|c| {
@@ -124,6 +131,7 @@ impl MesosContainerizer {
             fetcher: Arc::new(Fetcher::new(config.fetcher.clone())),
             containers: HashMap::new(),
             events,
+            files,
         }
     }
 
@@ -140,6 +148,11 @@ impl MesosContainerizer {
     /// Starts launching the container `spec` describes. Must be called
     /// within a tokio runtime.
     pub fn launch(&mut self, spec: LaunchSpec) {
+        // The sandbox at once, so that it can be browsed from now on.
+        let sandbox = paths::create_sandbox(&spec.sandbox).map_err(|e| e.to_string());
+        if let (Ok(()), Some(files)) = (&sandbox, &self.files) {
+            files.attach_sandbox(&spec.sandbox, &spec.framework_id, &spec.executor_id);
+        }
         let slot = Arc::new(Slot::default());
         self.containers
             .insert(spec.container_id.clone(), Arc::clone(&slot));
@@ -148,7 +161,7 @@ impl MesosContainerizer {
         let events = Arc::clone(&self.events);
         tokio::spawn(async move {
             let container_id = spec.container_id.clone();
-            let exit = run(spec, cgroups, fetcher, &slot, &events).await;
+            let exit = run(spec, sandbox, cgroups, fetcher, &slot, &events).await;
             events(ContainerEvent::Exited { container_id, exit });
         });
     }
@@ -272,6 +285,7 @@ fn launch_failed(message: String) -> Limitation {
 /// Runs one container from start to end; returns how its executor ended.
 async fn run(
     spec: LaunchSpec,
+    sandbox: Result<(), String>,
     cgroups: Option<Result<Arc<Cgroups>, String>>,
     fetcher: Arc<Fetcher>,
     slot: &Arc<Slot>,
@@ -297,7 +311,7 @@ async fn run(
             message: message.to_string(),
         }
     };
-    if let Err(e) = paths::create_sandbox(&spec.sandbox) {
+    if let Err(e) = sandbox {
         return failed(launch_failed(format!("Failed to create sandbox: {e}")));
     }
     if let Err(e) = fetcher.fetch(&spec).await {
