@@ -112,6 +112,64 @@ async fn terminal_update(framework: &mut Framework, id: &str) -> v1::TaskStatus 
     }
 }
 
+/// The `statistics` of executor `id` in the agent's `/monitor/statistics`.
+async fn executor_statistics(cluster: &Cluster, id: &str) -> serde_json::Value {
+    let response = mesos_e2e::http::get(cluster.agents[0].addr, "/monitor/statistics")
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200, "{}", response.text());
+    let entries = response.json();
+    let entry = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["executor_id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {entries}"))
+        .clone();
+    assert!(entry["framework_id"].is_string());
+    assert!(
+        entry["executor_name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Command Executor")
+    );
+    assert_eq!(entry["source"], id);
+    let statistics = entry["statistics"].clone();
+    assert!(statistics["timestamp"].as_f64().unwrap() > 0.0);
+    statistics
+}
+
+#[tokio::test]
+async fn monitor_statistics_without_cgroups_read_the_processes() {
+    let cluster = Cluster::start(1).await;
+    let mut framework = Framework::subscribe(cluster.master.addr, "monitor", &[]).await;
+    launch(&mut framework, "watched", "sleep 1000", 0.5, 64.0).await;
+    loop {
+        let status = framework.update_of("watched").await;
+        match state(&status) {
+            v1::TaskState::TaskRunning => break,
+            v1::TaskState::TaskStaging | v1::TaskState::TaskStarting => continue,
+            _ => panic!("watched did not start: {status:?}"),
+        }
+    }
+    let statistics = executor_statistics(&cluster, "watched").await;
+    assert_eq!(statistics["cpus_limit"], 0.6, "{statistics}");
+    assert_eq!(statistics["mem_limit_bytes"], 96u64 << 20, "{statistics}");
+    assert!(
+        statistics["mem_rss_bytes"].as_u64().unwrap() > 0,
+        "{statistics}"
+    );
+    assert!(
+        statistics["cpus_system_time_secs"].is_number(),
+        "{statistics}"
+    );
+    // The executor and the task's shell and sleep.
+    assert!(
+        statistics["processes"].as_u64().unwrap() >= 2,
+        "{statistics}"
+    );
+}
+
 #[tokio::test]
 async fn a_task_over_its_memory_fails_with_container_limitation_memory() {
     let Some(cgroups) = host_cgroups("oom") else {
@@ -209,6 +267,18 @@ async fn cgroups_carry_the_shares_and_limit_of_the_resources_and_go_with_the_tas
     assert!(
         procs.lines().count() >= 2,
         "executor and task expected: {procs}"
+    );
+    // And /monitor/statistics reads the cgroups.
+    let statistics = executor_statistics(&cluster, "sleeper").await;
+    assert_eq!(statistics["cpus_limit"], 0.6, "{statistics}");
+    assert_eq!(statistics["mem_limit_bytes"], 96u64 << 20, "{statistics}");
+    assert!(
+        statistics["mem_total_bytes"].as_u64().unwrap() > 0,
+        "{statistics}"
+    );
+    assert!(
+        statistics["cpus_user_time_secs"].is_number(),
+        "{statistics}"
     );
 
     framework

@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::core::{AgentCore, CallError, Effect};
-use super::json;
 use super::state::ConnId;
+use super::{json, monitor};
 use crate::config::AgentConfig;
 use crate::containerizer::ContainerExit;
 use crate::containerizer::containers::{ContainerEvent, Limitation, MesosContainerizer};
@@ -49,6 +49,7 @@ enum Input {
     },
     State(oneshot::Sender<serde_json::Value>),
     Flags(oneshot::Sender<serde_json::Value>),
+    Statistics(oneshot::Sender<serde_json::Value>),
     StreamClosed(ConnId),
     Exited {
         container_id: String,
@@ -252,6 +253,13 @@ impl Runtime {
             }
             Input::Flags(reply) => {
                 let _ = reply.send(json::flags(&self.core));
+            }
+            Input::Statistics(reply) => {
+                let usage = self.containerizer.usage();
+                let timestamp = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                let _ = reply.send(monitor::monitor_statistics(&self.core, &usage, timestamp));
             }
             Input::StreamClosed(conn) => {
                 if self.streams.remove(&conn).is_some() {
@@ -540,6 +548,10 @@ impl AgentHttp {
             },
             "/flags" => match self.ask(Input::Flags).await {
                 Some(flags) => json_response(&flags),
+                None => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
+            },
+            "/monitor/statistics" => match self.ask(Input::Statistics).await {
+                Some(statistics) => json_response(&statistics),
                 None => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
             },
             "/health" => text(StatusCode::OK, ""),

@@ -217,8 +217,9 @@ impl MesosContainerizer {
         oom_limitation(cgroups.as_ref()?)
     }
 
-    /// What each running container has used, by container id.
-    pub fn usage(&self) -> Vec<(String, Option<cgroups::Usage>, Option<u32>)> {
+    /// What each running container has used, by container id: its
+    /// cgroups' usage (with cgroups isolation) and its executor's pid.
+    pub fn usage(&self) -> crate::agent::monitor::ContainerUsage {
         self.containers
             .iter()
             .map(|(id, slot)| {
@@ -228,7 +229,7 @@ impl MesosContainerizer {
                     .ok()
                     .and_then(|c| c.as_ref().map(ContainerCgroups::usage));
                 let pid = lock(&slot.state).pid;
-                (id.clone(), usage, pid)
+                (id.clone(), (usage, pid))
             })
             .collect()
     }
