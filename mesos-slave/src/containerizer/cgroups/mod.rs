@@ -505,7 +505,7 @@ impl ContainerCgroups {
     }
 
     /// Kills every process in the container's cgroups and removes them.
-    /// Blocks until the processes are gone (at most [`DESTROY_TIMEOUT`]).
+    /// Blocks until the processes are gone (at most 30 s).
     pub fn destroy(&mut self) -> Result<(), CgroupsError> {
         self.kill_all();
         let deadline = Instant::now() + DESTROY_TIMEOUT;
