@@ -300,3 +300,29 @@ async fn cgroups_carry_the_shares_and_limit_of_the_resources_and_go_with_the_tas
     drop(cluster);
     remove_roots(&cgroups);
 }
+
+#[tokio::test]
+async fn containers_an_earlier_agent_left_are_destroyed_at_start() {
+    let Some(cgroups) = host_cgroups("orphans") else {
+        return;
+    };
+    let orphan = cgroups
+        .create("orphan-of-an-earlier-run", &Default::default())
+        .unwrap();
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    orphan.assign(sleeper.id()).unwrap();
+    drop(orphan);
+    assert_eq!(container_cgroups(&cgroups).len(), cgroups.root_dirs().len());
+
+    let flags = agent_flags(&cgroups);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let cluster = Cluster::start_with_agent_flags(1, &[], &flags).await;
+    wait_for_no_cgroups(&cgroups).await;
+    let status = sleeper.wait().unwrap();
+    assert!(!status.success(), "the orphan's process was killed");
+    drop(cluster);
+    remove_roots(&cgroups);
+}

@@ -119,7 +119,9 @@ impl MesosContainerizer {
                         config.cgroups.hierarchy.display(),
                         config.cgroups.root
                     );
-                    Arc::new(c)
+                    let c = Arc::new(c);
+                    destroy_orphans(Arc::clone(&c));
+                    c
                 })
                 .map_err(|e| {
                     tracing::error!("Cgroups isolation is not available: {e}");
@@ -233,6 +235,27 @@ impl MesosContainerizer {
             })
             .collect()
     }
+}
+
+/// Destroys the containers an earlier run of the agent left in the
+/// cgroups: nothing recovers them, and they hold resources the agent
+/// offers again.
+fn destroy_orphans(cgroups: Arc<Cgroups>) {
+    let orphans = cgroups.orphans();
+    if orphans.is_empty() {
+        return;
+    }
+    tokio::task::spawn_blocking(move || {
+        for container_id in orphans {
+            tracing::warn!(
+                container_id,
+                "Destroying orphan container (agent recovery is not implemented)"
+            );
+            if let Err(e) = cgroups.open(&container_id).destroy() {
+                tracing::error!(container_id, "Failed to destroy orphan container: {e}");
+            }
+        }
+    });
 }
 
 fn kill(slot: &Arc<Slot>) {

@@ -454,3 +454,72 @@ fn container_limits_add_the_tasks_to_the_executor() {
     let limits = ContainerLimits::compute(&executor, both, true);
     assert!((limits.cpus_limit.unwrap() - 2.6).abs() < 1e-9);
 }
+
+#[test]
+fn a_task_for_a_running_executor_grows_its_container() {
+    let t0 = Instant::now();
+    let mut core = registered(t0);
+    let resources = |text: &str| mesos::resources::Resources::parse(text).unwrap().to_wire();
+    let message = |id: &str| msg::RunTaskMessage {
+        framework: v0::FrameworkInfo {
+            user: "u".into(),
+            name: "f".into(),
+            id: Some(v0::FrameworkId { value: "F1".into() }),
+            ..Default::default()
+        },
+        task: v0::TaskInfo {
+            name: id.into(),
+            task_id: v0::TaskId { value: id.into() },
+            slave_id: v0::SlaveId { value: "S1".into() },
+            resources: resources("cpus:1;mem:100"),
+            executor: Some(v0::ExecutorInfo {
+                executor_id: v0::ExecutorId { value: "E".into() },
+                command: Some(v0::CommandInfo {
+                    value: Some("my-executor".into()),
+                    ..Default::default()
+                }),
+                resources: resources("cpus:0.5;mem:50"),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let run = |core: &mut AgentCore, id: &str| {
+        core.message(
+            &master(),
+            "mesos.internal.RunTaskMessage",
+            &message(id).encode_to_vec(),
+            t0,
+        );
+        core.drain()
+    };
+    let effects = run(&mut core, "t1");
+    let launch = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Launch(spec) => Some(spec.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(launch.limits.cpus, Some(1.5));
+    assert_eq!(launch.limits.mem, Some(150.0));
+    let mut subscribe = call(v1e::call::Type::Subscribe, "E");
+    subscribe.subscribe = Some(Default::default());
+    core.executor_call(subscribe, Some(1), t0).unwrap();
+    core.drain();
+    let effects = run(&mut core, "t2");
+    let update = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Update {
+                container_id,
+                limits,
+            } => Some((container_id.clone(), *limits)),
+            _ => None,
+        })
+        .expect("an update of the container");
+    assert_eq!(update.0, launch.container_id);
+    assert_eq!(update.1.cpus, Some(2.5));
+    assert_eq!(update.1.mem, Some(250.0));
+}

@@ -356,6 +356,31 @@ impl Cgroups {
         container_id: &str,
         limits: &crate::containerizer::ContainerLimits,
     ) -> Result<ContainerCgroups, CgroupsError> {
+        let mut cgroups = self.layout(container_id, |_| true);
+        let dirs = std::mem::take(&mut cgroups.dirs);
+        for (mount, subsystems) in &self.hierarchies {
+            if self.version == Version::V2 {
+                enable_controllers(mount, &self.config.root, subsystems)?;
+            }
+        }
+        for dir in dirs {
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                let error = io_error(&dir, e);
+                let _ = cgroups.remove_dirs();
+                return Err(error);
+            }
+            cgroups.dirs.push(dir);
+        }
+        if let Err(e) = cgroups.update(limits) {
+            let _ = cgroups.destroy();
+            return Err(e);
+        }
+        Ok(cgroups)
+    }
+
+    /// The container's cgroups in the hierarchies for which `keep`
+    /// holds, made or not.
+    fn layout(&self, container_id: &str, keep: impl Fn(&Path) -> bool) -> ContainerCgroups {
         let name = self.cgroup_name(container_id);
         let mut cgroups = ContainerCgroups {
             version: self.version,
@@ -370,14 +395,9 @@ impl Cgroups {
             hard_limit_set: false,
         };
         for (mount, subsystems) in &self.hierarchies {
-            if self.version == Version::V2 {
-                enable_controllers(mount, &self.config.root, subsystems)?;
-            }
             let dir = mount.join(&name);
-            if let Err(e) = std::fs::create_dir_all(&dir) {
-                let error = io_error(&dir, e);
-                let _ = cgroups.remove_dirs();
-                return Err(error);
+            if !keep(&dir) {
+                continue;
             }
             cgroups.dirs.push(dir.clone());
             let has = |s: &str| subsystems.contains(s);
@@ -394,11 +414,29 @@ impl Cgroups {
                 cgroups.freezer = Some(dir.clone());
             }
         }
-        if let Err(e) = cgroups.update(limits) {
-            let _ = cgroups.destroy();
-            return Err(e);
+        cgroups
+    }
+
+    /// The containers that have cgroups under `--cgroups_root`. At start
+    /// they are those of an earlier run of the agent, which it does not
+    /// recover (Mesos destroys such orphans too).
+    pub fn orphans(&self) -> Vec<String> {
+        let mut ids = BTreeSet::new();
+        for root in self.root_dirs() {
+            for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+                if entry.path().is_dir() {
+                    if let Some(name) = entry.file_name().to_str() {
+                        ids.insert(name.to_string());
+                    }
+                }
+            }
         }
-        Ok(cgroups)
+        ids.into_iter().collect()
+    }
+
+    /// The existing cgroups of `container_id` (to destroy them).
+    pub fn open(&self, container_id: &str) -> ContainerCgroups {
+        self.layout(container_id, Path::is_dir)
     }
 }
 

@@ -289,3 +289,24 @@ fn v2_cgroups_are_made_joined_and_killed() {
     assert!(dirs.iter().all(|d| !d.exists()), "{dirs:?}");
     let _ = std::fs::remove_dir(unified.join(&root));
 }
+
+#[test]
+fn orphans_are_found_and_destroyed() {
+    let root = unique_root("orphans");
+    let Some(cgroups) = host(&config(&root)) else {
+        return;
+    };
+    assert!(cgroups.orphans().is_empty());
+    let container = cgroups
+        .create("left-behind", &ContainerLimits::default())
+        .unwrap();
+    let mut child = spawn_in(&container, "sleep 1000");
+    drop(container);
+    assert_eq!(cgroups.orphans(), vec!["left-behind".to_string()]);
+    let mut orphan = cgroups.open("left-behind");
+    assert_eq!(orphan.dirs().len(), cgroups.root_dirs().len());
+    orphan.destroy().unwrap();
+    assert!(!child.wait().unwrap().success());
+    assert!(cgroups.orphans().is_empty());
+    remove_root(&cgroups);
+}
