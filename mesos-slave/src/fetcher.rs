@@ -2,8 +2,9 @@
 //! it starts, as Mesos's `mesos-fetcher` does.
 //!
 //! - `http://` URIs are downloaded (redirects followed, a stalled
-//!   transfer aborted after `--fetcher_stall_timeout`); `https://` needs
-//!   TLS, which this agent does not have, and fails saying so.
+//!   transfer aborted after `--fetcher_stall_timeout`). The agent has no
+//!   TLS of its own: `https://` URIs (and redirects to them) are handed
+//!   to the `curl` program, and fail saying so where it is not installed.
 //! - `file://` URIs and plain paths are copied; a relative path is taken
 //!   under `--frameworks_home`.
 //! - The file is named after the URI's last path segment, or
@@ -139,9 +140,7 @@ impl Fetcher {
         if lower.starts_with("http://") {
             self.download(value, &destination).await?;
         } else if lower.starts_with("https://") {
-            return Err(FetchError::Invalid(format!(
-                "Cannot fetch '{value}': https is not supported by this agent's fetcher"
-            )));
+            self.curl(value, &destination).await?;
         } else if let Some(path) = value.strip_prefix("file://") {
             copy(Path::new(path), &destination).await?;
         } else if value.contains("://") {
@@ -193,12 +192,15 @@ impl Fetcher {
                     .and_then(|l| l.to_str().ok())
                     .ok_or_else(|| fail(format!("redirect ({status}) without a Location")))?;
                 current = resolve_location(&current, location).map_err(&fail)?;
-                if current.scheme_str() != Some("http") {
-                    return Err(fail(format!(
-                        "redirected to '{current}', which is not http (https is not supported)"
-                    )));
+                match current.scheme_str() {
+                    Some("http") => continue,
+                    Some("https") => return self.curl(&current.to_string(), destination).await,
+                    _ => {
+                        return Err(fail(format!(
+                            "redirected to '{current}', which is not http"
+                        )));
+                    }
                 }
-                continue;
             }
             if !status.is_success() {
                 return Err(fail(format!(
@@ -237,6 +239,40 @@ impl Fetcher {
             return Ok(());
         }
         Err(fail(format!("more than {MAX_REDIRECTS} redirects")))
+    }
+
+    /// Downloads `uri` with the `curl` program (for https): redirects
+    /// followed, HTTP errors failing, a stalled transfer aborted.
+    async fn curl(&self, uri: &str, destination: &Path) -> Result<(), FetchError> {
+        let fail = |message: String| FetchError::Download {
+            uri: uri.to_string(),
+            message,
+        };
+        let stall = self.config.stall_timeout.as_secs().max(1).to_string();
+        let output = tokio::process::Command::new("curl")
+            .args(["--silent", "--show-error", "--fail", "--location"])
+            .args(["--max-redirs", &MAX_REDIRECTS.to_string()])
+            .args(["--speed-limit", "1", "--speed-time", &stall])
+            .args(["--connect-timeout", &stall])
+            .arg("--output")
+            .arg(destination)
+            .arg("--")
+            .arg(uri)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await;
+        match output {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fail(
+                "https needs the curl program, which is not installed".into(),
+            )),
+            Err(e) => Err(fail(format!("cannot run curl: {e}"))),
+            Ok(output) if !output.status.success() => Err(fail(format!(
+                "curl {}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))),
+            Ok(_) => Ok(()),
+        }
     }
 
     /// One GET over a fresh HTTP/1.1 connection.
