@@ -143,8 +143,8 @@ pub struct AgentFlags {
     #[arg(long, env = "MESOS_FRAMEWORKS_HOME")]
     pub frameworks_home: Option<PathBuf>,
 
-    /// The fetcher cache's directory. Accepted; the cache is not
-    /// implemented, cached URIs are fetched directly.
+    /// The fetcher cache's directory (URIs marked `cache`); emptied when
+    /// the agent starts.
     #[arg(
         long,
         env = "MESOS_FETCHER_CACHE_DIR",
@@ -152,7 +152,8 @@ pub struct AgentFlags {
     )]
     pub fetcher_cache_dir: PathBuf,
 
-    /// The fetcher cache's size (`2GB`). Accepted; see --fetcher_cache_dir.
+    /// The fetcher cache's size (`2GB`): the least recently used
+    /// downloads are evicted to stay within it.
     #[arg(long, env = "MESOS_FETCHER_CACHE_SIZE", default_value = "2GB")]
     pub fetcher_cache_size: String,
 
@@ -464,6 +465,12 @@ impl AgentFlags {
             fetcher: FetcherConfig {
                 frameworks_home: self.frameworks_home.clone(),
                 stall_timeout: self.fetcher_stall_timeout,
+                cache: Some((
+                    self.fetcher_cache_dir.clone(),
+                    mesos::flags::parse_bytes(&self.fetcher_cache_size).map_err(|e| {
+                        anyhow::anyhow!("--fetcher_cache_size={}: {e}", self.fetcher_cache_size)
+                    })?,
+                )),
             },
         };
         config.flags = self.to_map();

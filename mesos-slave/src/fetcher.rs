@@ -16,8 +16,7 @@
 //! - What happens is logged to the sandbox's `stderr`, as Mesos's
 //!   fetcher logs there.
 //!
-//! The download cache (`cache`, `--fetcher_cache_dir`) is not kept:
-//! cached URIs are fetched directly, with a warning.
+//! URIs marked `cache` go through the fetcher cache ([`cache`]).
 
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
@@ -41,6 +40,9 @@ pub struct FetcherConfig {
     /// `--fetcher_stall_timeout`: a download that receives nothing for
     /// this long fails.
     pub stall_timeout: Duration,
+    /// `--fetcher_cache_dir` and `--fetcher_cache_size`; without them
+    /// cached URIs are fetched directly.
+    pub cache: Option<(PathBuf, u64)>,
 }
 
 impl Default for FetcherConfig {
@@ -48,6 +50,7 @@ impl Default for FetcherConfig {
         FetcherConfig {
             frameworks_home: None,
             stall_timeout: Duration::from_secs(60),
+            cache: None,
         }
     }
 }
@@ -75,6 +78,7 @@ pub enum FetchError {
 #[derive(Debug, Clone, Default)]
 pub struct Fetcher {
     config: FetcherConfig,
+    cache: Option<std::sync::Arc<Cache>>,
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> FetchError {
@@ -83,8 +87,13 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> FetchError {
 
 impl Fetcher {
     /// A fetcher with `config`.
+    /// A fetcher with `config`; its cache directory, if any, is emptied.
     pub fn new(config: FetcherConfig) -> Fetcher {
-        Fetcher { config }
+        let cache = config
+            .cache
+            .as_ref()
+            .map(|(dir, size)| std::sync::Arc::new(Cache::new(dir.clone(), *size)));
+        Fetcher { config, cache }
     }
 
     /// Fetches every URI of the executor's command into its sandbox, in
@@ -92,7 +101,10 @@ impl Fetcher {
     pub async fn fetch(&self, spec: &LaunchSpec) -> Result<(), FetchError> {
         for uri in &spec.command.uris {
             self.log(&spec.sandbox, &format!("Fetching URI '{}'", uri.value));
-            match self.fetch_one(uri, &spec.sandbox).await {
+            match self
+                .fetch_one(uri, &spec.sandbox, spec.command.user.as_deref())
+                .await
+            {
                 Ok(path) => self.log(
                     &spec.sandbox,
                     &format!("Fetched '{}' to '{}'", uri.value, path.display()),
@@ -125,24 +137,82 @@ impl Fetcher {
         &self,
         uri: &v0::command_info::Uri,
         sandbox: &Path,
+        user: Option<&str>,
     ) -> Result<PathBuf, FetchError> {
         let value = uri.value.trim();
-        if uri.cache() {
-            tracing::warn!("The fetcher cache is not implemented; fetching '{value}' directly");
-        }
         let destination = sandbox.join(destination_name(value, uri.output_file.as_deref())?);
         if let Some(parent) = destination.parent() {
             tokio::fs::create_dir_all(parent)
                 .await
                 .map_err(|e| io_error("Failed to create directory", parent, e))?;
         }
+        match (&self.cache, uri.cache()) {
+            (Some(cache), true) => self.fetch_cached(cache, value, &destination, user).await?,
+            (None, true) => {
+                tracing::warn!("No fetcher cache configured; fetching '{value}' directly");
+                self.fetch_raw(value, &destination).await?;
+            }
+            (_, false) => self.fetch_raw(value, &destination).await?,
+        }
+        if uri.executable() {
+            use std::os::unix::fs::PermissionsExt;
+            tokio::fs::set_permissions(&destination, std::fs::Permissions::from_mode(0o755))
+                .await
+                .map_err(|e| io_error("Failed to chmod", &destination, e))?;
+        } else if uri.extract() {
+            extract(&destination, sandbox).await?;
+        }
+        Ok(destination)
+    }
+
+    /// Copies the cached download of `value` (fetching it into the cache
+    /// first, if it is not there) to `destination`.
+    async fn fetch_cached(
+        &self,
+        cache: &Cache,
+        value: &str,
+        destination: &Path,
+        user: Option<&str>,
+    ) -> Result<(), FetchError> {
+        let key = cache::key(user, value);
+        if let Some(cached) = cache.get(&key) {
+            if copy(&cached, destination).await.is_ok() {
+                tracing::info!("Fetched '{value}' from the cache ({})", cached.display());
+                return Ok(());
+            }
+        }
+        let name = destination_name(value, None)?;
+        let name = name.to_string_lossy();
+        let path = cache.new_path(user, &name);
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| io_error("Failed to create directory", parent, e))?;
+        }
+        self.fetch_raw(value, &path).await?;
+        let size = tokio::fs::metadata(&path)
+            .await
+            .map_err(|e| io_error("Failed to stat", &path, e))?
+            .len();
+        let copied = copy(&path, destination).await;
+        if !cache.insert(&key, &path, size) {
+            tracing::info!("'{value}' ({size} bytes) does not fit in the fetcher cache");
+            let _ = tokio::fs::remove_file(&path).await;
+        }
+        copied
+    }
+
+    /// Gets `value` into `destination`, by its scheme.
+    async fn fetch_raw(&self, value: &str, destination: &Path) -> Result<(), FetchError> {
+        let destination = destination.to_path_buf();
+        let destination = &destination;
         let lower = value.to_ascii_lowercase();
         if lower.starts_with("http://") {
-            self.download(value, &destination).await?;
+            self.download(value, destination).await?;
         } else if lower.starts_with("https://") {
-            self.curl(value, &destination).await?;
+            self.curl(value, destination).await?;
         } else if let Some(path) = value.strip_prefix("file://") {
-            copy(Path::new(path), &destination).await?;
+            copy(Path::new(path), destination).await?;
         } else if value.contains("://") {
             return Err(FetchError::Invalid(format!(
                 "Cannot fetch '{value}': unsupported URI scheme"
@@ -163,17 +233,9 @@ impl Fetcher {
                     }
                 }
             };
-            copy(&path, &destination).await?;
+            copy(&path, destination).await?;
         }
-        if uri.executable() {
-            use std::os::unix::fs::PermissionsExt;
-            tokio::fs::set_permissions(&destination, std::fs::Permissions::from_mode(0o755))
-                .await
-                .map_err(|e| io_error("Failed to chmod", &destination, e))?;
-        } else if uri.extract() {
-            extract(&destination, sandbox).await?;
-        }
-        Ok(destination)
+        Ok(())
     }
 
     async fn download(&self, uri: &str, destination: &Path) -> Result<(), FetchError> {
@@ -450,5 +512,8 @@ async fn extract(file: &Path, into: &Path) -> Result<(), FetchError> {
     Ok(())
 }
 
+pub mod cache;
 #[cfg(test)]
 mod tests;
+
+use cache::Cache;

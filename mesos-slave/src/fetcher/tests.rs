@@ -220,3 +220,39 @@ async fn failures_say_what_failed() {
     .unwrap();
     assert!(sandbox.path().join("file").is_file());
 }
+
+#[tokio::test]
+async fn cached_uris_are_downloaded_once() {
+    // One request only: a second download would find no server.
+    let base = serve(1, |_| ("200 OK".into(), b"cached bytes".to_vec()));
+    let dir = tempfile::tempdir().unwrap();
+    let fetcher = Fetcher::new(FetcherConfig {
+        cache: Some((dir.path().join("cache"), 1 << 20)),
+        ..FetcherConfig::default()
+    });
+    let mut cached = uri(&format!("{base}/pkg/tool.bin"));
+    cached.cache = Some(true);
+    for _ in 0..2 {
+        let sandbox = tempfile::tempdir().unwrap();
+        fetcher
+            .fetch(&spec(sandbox.path(), vec![cached.clone()]))
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(sandbox.path().join("tool.bin")).unwrap(),
+            "cached bytes"
+        );
+    }
+    let kept: Vec<_> = std::fs::read_dir(dir.path().join("cache"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(kept, vec!["c1-tool.bin".to_string()]);
+    // A new fetcher (the agent restarted) starts with an empty cache.
+    let _restarted = Fetcher::new(FetcherConfig {
+        cache: Some((dir.path().join("cache"), 1 << 20)),
+        ..FetcherConfig::default()
+    });
+    assert!(!dir.path().join("cache").exists());
+}
