@@ -109,7 +109,8 @@ pub struct AgentFlags {
 
     /// Isolation mechanisms, by Mesos's isolator names: `posix/cpu`,
     /// `posix/mem` (no enforcement), `cgroups/cpu`, `cgroups/mem`,
-    /// `cgroups/pids`, `cgroups/all`. Other Mesos isolators are accepted
+    /// `cgroups/pids`, `cgroups/all`, `namespaces/pid`. Other Mesos
+    /// isolators are accepted
     /// with a warning; unknown names are refused.
     #[arg(long, env = "MESOS_ISOLATION", default_value = "posix/cpu,posix/mem")]
     pub isolation: String,
@@ -460,8 +461,10 @@ impl AgentFlags {
         config.registration_backoff_factor = self.registration_backoff_factor;
         config.executor_environment_variables = executor_environment_variables;
         config.log_dir = self.log_dir.clone();
+        let (isolation, _) = self.isolation()?;
         config.containerizer = ContainerizerConfig {
-            cgroups: self.isolation()?.0.cgroups,
+            cgroups: isolation.cgroups,
+            pid_namespace: isolation.pid_namespace,
             fetcher: FetcherConfig {
                 frameworks_home: self.frameworks_home.clone(),
                 stall_timeout: self.fetcher_stall_timeout,

@@ -326,3 +326,26 @@ async fn containers_an_earlier_agent_left_are_destroyed_at_start() {
     drop(cluster);
     remove_roots(&cgroups);
 }
+
+#[tokio::test]
+async fn namespaces_pid_makes_the_executor_process_1_of_the_task() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: namespaces/pid needs root");
+        return;
+    }
+    let cluster = Cluster::start_with_agent_flags(1, &[], &["--isolation=namespaces/pid"]).await;
+    let mut framework = Framework::subscribe(cluster.master.addr, "pidns", &[]).await;
+    // Process 1 is the command executor, and the task sees only its own
+    // namespace's processes in its /proc.
+    let check = "test \"$(cat /proc/1/comm)\" = mesos-executor && \
+                 test \"$(ls /proc | grep -c '^[0-9]')\" -le 6";
+    launch(&mut framework, "inside", check, 0.1, 32.0).await;
+    let status = terminal_update(&mut framework, "inside").await;
+    assert_eq!(state(&status), v1::TaskState::TaskFinished, "{status:?}");
+    // The agent's own /proc is untouched.
+    assert_ne!(
+        std::fs::read_to_string("/proc/1/comm").unwrap().trim(),
+        "mesos-executor"
+    );
+}

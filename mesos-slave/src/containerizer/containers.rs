@@ -65,6 +65,9 @@ pub struct ContainerizerConfig {
     pub cgroups: CgroupsConfig,
     /// How URIs are fetched.
     pub fetcher: FetcherConfig,
+    /// `namespaces/pid`: each executor is process 1 of its own pid
+    /// namespace, with its own `/proc`.
+    pub pid_namespace: bool,
 }
 
 /// One container, shared with the task that runs it.
@@ -95,6 +98,7 @@ pub struct MesosContainerizer {
     /// fails, saying so); `None` without a cgroups isolator.
     cgroups: Option<Result<Arc<Cgroups>, String>>,
     fetcher: Arc<Fetcher>,
+    pid_namespace: bool,
     containers: HashMap<String, Arc<Slot>>,
     events: EventSink,
     /// Where sandboxes are attached for `/files`.
@@ -131,6 +135,7 @@ impl MesosContainerizer {
         MesosContainerizer {
             cgroups,
             fetcher: Arc::new(Fetcher::new(config.fetcher.clone())),
+            pid_namespace: config.pid_namespace,
             containers: HashMap::new(),
             events,
             files,
@@ -159,11 +164,21 @@ impl MesosContainerizer {
         self.containers
             .insert(spec.container_id.clone(), Arc::clone(&slot));
         let cgroups = self.cgroups.clone();
+        let pid_namespace = self.pid_namespace;
         let fetcher = Arc::clone(&self.fetcher);
         let events = Arc::clone(&self.events);
         tokio::spawn(async move {
             let container_id = spec.container_id.clone();
-            let exit = run(spec, sandbox, cgroups, fetcher, &slot, &events).await;
+            let exit = run(
+                spec,
+                sandbox,
+                cgroups,
+                pid_namespace,
+                fetcher,
+                &slot,
+                &events,
+            )
+            .await;
             events(ContainerEvent::Exited { container_id, exit });
         });
     }
@@ -311,6 +326,7 @@ async fn run(
     spec: LaunchSpec,
     sandbox: Result<(), String>,
     cgroups: Option<Result<Arc<Cgroups>, String>>,
+    pid_namespace: bool,
     fetcher: Arc<Fetcher>,
     slot: &Arc<Slot>,
     events: &EventSink,
@@ -371,7 +387,7 @@ async fn run(
             }
         }
     };
-    let container = match posix::Container::launch_in(&spec, &procs) {
+    let container = match posix::Container::launch_in(&spec, &procs, pid_namespace) {
         Ok(container) => container,
         Err(e) => {
             let exit = failed(launch_failed(format!("Failed to launch executor: {e}")));

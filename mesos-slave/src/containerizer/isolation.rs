@@ -2,7 +2,7 @@
 //!
 //! Provided: `posix/cpu`, `posix/mem` (no enforcement, as in Mesos),
 //! `cgroups/cpu`, `cgroups/mem`, `cgroups/pids` and `cgroups/all` (those
-//! three). Other isolators Mesos knows are accepted with a warning that
+//! three), `namespaces/pid`. Other isolators Mesos knows are accepted with a warning that
 //! they have no effect here; names Mesos does not know are refused, as
 //! Mesos refuses them.
 
@@ -62,6 +62,7 @@ const PROVIDED: &[&str] = &[
     "cgroups/cpu",
     "cgroups/mem",
     "cgroups/pids",
+    "namespaces/pid",
     // The sandbox is the executor's working directory.
     "filesystem/posix",
 ];
@@ -73,6 +74,8 @@ pub struct Isolation {
     pub names: Vec<String>,
     /// What the `cgroups/*` isolators do.
     pub cgroups: CgroupsConfig,
+    /// `namespaces/pid`: executors in pid namespaces of their own.
+    pub pid_namespace: bool,
 }
 
 /// Why `--isolation` cannot be honoured.
@@ -93,6 +96,7 @@ impl Isolation {
     ) -> Result<(Isolation, Vec<String>), IsolationError> {
         let mut names: Vec<String> = Vec::new();
         let mut ignored = Vec::new();
+        let mut pid_namespace = false;
         for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             if !MESOS_ISOLATORS.contains(&name) {
                 return Err(IsolationError::Unknown(name.to_string()));
@@ -105,6 +109,7 @@ impl Isolation {
                 "cgroups/cpu" => cgroups.cpu = true,
                 "cgroups/mem" => cgroups.mem = true,
                 "cgroups/pids" => cgroups.pids = true,
+                "namespaces/pid" => pid_namespace = true,
                 "cgroups/all" => {
                     cgroups.cpu = true;
                     cgroups.mem = true;
@@ -114,7 +119,14 @@ impl Isolation {
                 _ => ignored.push(name.to_string()),
             }
         }
-        Ok((Isolation { names, cgroups }, ignored))
+        Ok((
+            Isolation {
+                names,
+                cgroups,
+                pid_namespace,
+            },
+            ignored,
+        ))
     }
 
     /// The default, `posix/cpu,posix/mem`: no enforcement.
@@ -122,6 +134,7 @@ impl Isolation {
         Isolation {
             names: vec!["posix/cpu".into(), "posix/mem".into()],
             cgroups: CgroupsConfig::new(),
+            pid_namespace: false,
         }
     }
 }
@@ -143,8 +156,11 @@ mod tests {
         )
         .unwrap();
         assert!(isolation.cgroups.cpu && isolation.cgroups.mem && isolation.cgroups.pids);
-        assert_eq!(ignored, vec!["namespaces/pid".to_string()]);
+        assert!(isolation.pid_namespace);
+        assert!(ignored.is_empty());
         assert_eq!(isolation.names.len(), 3);
+        let (_, ignored) = Isolation::parse("docker/runtime", CgroupsConfig::new()).unwrap();
+        assert_eq!(ignored, vec!["docker/runtime".to_string()]);
 
         let (posix, _) = Isolation::parse("posix/cpu,posix/mem", CgroupsConfig::new()).unwrap();
         assert!(!posix.cgroups.enabled());
