@@ -13,9 +13,29 @@ use mesos_e2e::Cluster;
 use mesos_e2e::framework::{Framework, scalar, task};
 use mesos_slave::containerizer::cgroups::{Cgroups, CgroupsConfig, Version};
 
+/// The host's cgroups under a test's own root; whatever a failing test
+/// leaves there is destroyed when this goes.
+struct Host(Cgroups);
+
+impl std::ops::Deref for Host {
+    type Target = Cgroups;
+    fn deref(&self) -> &Cgroups {
+        &self.0
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        for container_id in self.0.orphans() {
+            let _ = self.0.open(&container_id).destroy();
+        }
+        remove_roots(&self.0);
+    }
+}
+
 /// The host's cgroups for cpu and memory under a root of the test's own,
 /// or `None` (the test skips) where they are not available.
-fn host_cgroups(test: &str) -> Option<Cgroups> {
+fn host_cgroups(test: &str) -> Option<Host> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: the cgroups isolators need root");
@@ -28,7 +48,7 @@ fn host_cgroups(test: &str) -> Option<Cgroups> {
         ..CgroupsConfig::new()
     };
     match Cgroups::detect(&config) {
-        Ok(cgroups) => Some(cgroups),
+        Ok(cgroups) => Some(Host(cgroups)),
         Err(e) => {
             eprintln!("skipped: cgroups are not available here: {e}");
             None

@@ -71,15 +71,35 @@ fn finds_v1_hierarchies_in_mountinfo() {
     );
 }
 
+/// The host's cgroups under a test's own root; whatever the test leaves
+/// there (when it fails) is destroyed when this goes.
+struct Host(Cgroups);
+
+impl std::ops::Deref for Host {
+    type Target = Cgroups;
+    fn deref(&self) -> &Cgroups {
+        &self.0
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        for container_id in self.0.orphans() {
+            let _ = self.0.open(&container_id).destroy();
+        }
+        remove_root(&self.0);
+    }
+}
+
 /// The host's cgroups for `config`, or why a test skips.
-fn host(config: &CgroupsConfig) -> Option<Cgroups> {
+fn host(config: &CgroupsConfig) -> Option<Host> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: cgroups need root");
         return None;
     }
     match Cgroups::detect(config) {
-        Ok(cgroups) => Some(cgroups),
+        Ok(cgroups) => Some(Host(cgroups)),
         Err(e) => {
             eprintln!("skipped: cgroups unavailable here: {e}");
             None
