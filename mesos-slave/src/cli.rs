@@ -13,11 +13,11 @@ use mesos::resources::Resources;
 use mesos::upid::Upid;
 use mesos::wire::mesos as v0;
 
-use crate::config::{AgentConfig, default_launcher_dir};
+use crate::config::{AgentConfig, ContainerizerConfig, default_launcher_dir};
+use crate::containerizer::cgroups::CgroupsConfig;
+use crate::containerizer::isolation::Isolation;
+use crate::fetcher::FetcherConfig;
 use crate::{convert, detect};
-
-/// Isolators this agent provides (processes in their own process group).
-const SUPPORTED_ISOLATION: &[&str] = &["posix/cpu", "posix/mem"];
 
 /// Reads a flag value written `file://path` from that file, as Mesos does.
 fn value_or_file(text: &str) -> Result<String, String> {
@@ -108,10 +108,60 @@ pub struct AgentFlags {
     #[arg(long, env = "MESOS_DEFAULT_ROLE", default_value = "*")]
     pub default_role: String,
 
-    /// Isolation mechanisms; `posix/cpu,posix/mem` is what this agent
-    /// provides (executors run as process groups of the agent's user).
+    /// Isolation mechanisms, by Mesos's isolator names: `posix/cpu`,
+    /// `posix/mem` (no enforcement), `cgroups/cpu`, `cgroups/mem`,
+    /// `cgroups/pids`, `cgroups/all`, `namespaces/pid`. Other Mesos
+    /// isolators are accepted
+    /// with a warning; unknown names are refused.
     #[arg(long, env = "MESOS_ISOLATION", default_value = "posix/cpu,posix/mem")]
     pub isolation: String,
+
+    /// The base directory of the cgroup hierarchies (v1: one per
+    /// subsystem under it; v2 when it is a cgroup2 mount).
+    #[arg(
+        long,
+        env = "MESOS_CGROUPS_HIERARCHY",
+        default_value = "/sys/fs/cgroup"
+    )]
+    pub cgroups_hierarchy: PathBuf,
+
+    /// The cgroup under which each container's cgroup is made
+    /// (`<root>/<container_id>`).
+    #[arg(long, env = "MESOS_CGROUPS_ROOT", default_value = "mesos")]
+    pub cgroups_root: String,
+
+    /// Cap each container's CPU time at its cpus (CFS bandwidth control),
+    /// not just weigh it.
+    #[arg(long, env = "MESOS_CGROUPS_ENABLE_CFS", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub cgroups_enable_cfs: bool,
+
+    /// Limit memory plus swap (not memory alone) to the container's mem.
+    #[arg(long, env = "MESOS_CGROUPS_LIMIT_SWAP", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub cgroups_limit_swap: bool,
+
+    /// Directory prepended to relative URI paths the fetcher is given.
+    #[arg(long, env = "MESOS_FRAMEWORKS_HOME")]
+    pub frameworks_home: Option<PathBuf>,
+
+    /// The fetcher cache's directory (URIs marked `cache`); emptied when
+    /// the agent starts.
+    #[arg(
+        long,
+        env = "MESOS_FETCHER_CACHE_DIR",
+        default_value = "/tmp/mesos/fetch"
+    )]
+    pub fetcher_cache_dir: PathBuf,
+
+    /// The fetcher cache's size (`2GB`): the least recently used
+    /// downloads are evicted to stay within it.
+    #[arg(long, env = "MESOS_FETCHER_CACHE_SIZE", default_value = "2GB")]
+    pub fetcher_cache_size: String,
+
+    /// A download that receives nothing for this long fails.
+    #[arg(long, env = "MESOS_FETCHER_STALL_TIMEOUT", default_value = "1mins", value_parser = parse_duration)]
+    pub fetcher_stall_timeout: Duration,
 
     /// Containerizer implementations; only `mesos` is available.
     #[arg(long, env = "MESOS_CONTAINERIZERS", default_value = "mesos")]
@@ -233,14 +283,19 @@ impl AgentFlags {
     /// Warns about flags accepted but not acted on, and refuses values
     /// the agent cannot honour.
     pub fn check(&self) -> anyhow::Result<()> {
-        for isolator in self.isolation.split(',').map(str::trim) {
-            if !SUPPORTED_ISOLATION.contains(&isolator) && !isolator.is_empty() {
-                tracing::warn!(
-                    "Isolator '{isolator}' is not available; executors run as plain \
-                     process groups (posix/cpu,posix/mem)"
-                );
-            }
+        let (isolation, ignored) = self.isolation()?;
+        for isolator in ignored {
+            tracing::warn!(
+                "Isolator '{isolator}' is not implemented by this agent; it has no effect"
+            );
         }
+        if isolation.cgroups.enabled() {
+            crate::containerizer::cgroups::Cgroups::detect(&isolation.cgroups)
+                .context("--isolation asks for cgroups")?;
+        }
+        mesos::flags::parse_bytes(&self.fetcher_cache_size).map_err(|e| {
+            anyhow::anyhow!("--fetcher_cache_size={}: {e}", self.fetcher_cache_size)
+        })?;
         for containerizer in self.containerizers.split(',').map(str::trim) {
             if containerizer != "mesos" {
                 tracing::warn!("Containerizer '{containerizer}' is not available; using 'mesos'");
@@ -266,6 +321,25 @@ impl AgentFlags {
             tracing::warn!("--logbufsecs has no effect: log lines are written at once");
         }
         Ok(())
+    }
+
+    /// `--isolation` with the `--cgroups_*` flags, and the isolators
+    /// accepted without effect.
+    pub fn isolation(&self) -> anyhow::Result<(Isolation, Vec<String>)> {
+        let cgroups = CgroupsConfig {
+            hierarchy: self.cgroups_hierarchy.clone(),
+            root: self.cgroups_root.trim_matches('/').to_string(),
+            enable_cfs: self.cgroups_enable_cfs,
+            limit_swap: self.cgroups_limit_swap,
+            ..CgroupsConfig::new()
+        };
+        if cgroups.root.is_empty() || cgroups.root.split('/').any(|p| p == "..") {
+            bail!(
+                "--cgroups_root={}: expected a relative cgroup path",
+                self.cgroups_root
+            );
+        }
+        Ok(Isolation::parse(&self.isolation, cgroups)?)
     }
 
     /// Every flag with its effective value, as `/flags` shows them.
@@ -318,6 +392,25 @@ impl AgentFlags {
         );
         put("default_role", self.default_role.clone());
         put("isolation", self.isolation.clone());
+        put(
+            "cgroups_hierarchy",
+            self.cgroups_hierarchy.display().to_string(),
+        );
+        put("cgroups_root", self.cgroups_root.clone());
+        put("cgroups_enable_cfs", self.cgroups_enable_cfs.to_string());
+        put("cgroups_limit_swap", self.cgroups_limit_swap.to_string());
+        if let Some(v) = &self.frameworks_home {
+            put("frameworks_home", v.display().to_string());
+        }
+        put(
+            "fetcher_cache_dir",
+            self.fetcher_cache_dir.display().to_string(),
+        );
+        put("fetcher_cache_size", self.fetcher_cache_size.clone());
+        put(
+            "fetcher_stall_timeout",
+            mesos::flags::format_duration(self.fetcher_stall_timeout),
+        );
         put("containerizers", self.containerizers.clone());
         put("recover", self.recover.clone());
         put("strict", self.strict.to_string());
@@ -399,6 +492,21 @@ impl AgentFlags {
         config.registration_backoff_factor = self.registration_backoff_factor;
         config.executor_environment_variables = executor_environment_variables;
         config.log_dir = self.log_dir.clone();
+        let (isolation, _) = self.isolation()?;
+        config.containerizer = ContainerizerConfig {
+            cgroups: isolation.cgroups,
+            pid_namespace: isolation.pid_namespace,
+            fetcher: FetcherConfig {
+                frameworks_home: self.frameworks_home.clone(),
+                stall_timeout: self.fetcher_stall_timeout,
+                cache: Some((
+                    self.fetcher_cache_dir.clone(),
+                    mesos::flags::parse_bytes(&self.fetcher_cache_size).map_err(|e| {
+                        anyhow::anyhow!("--fetcher_cache_size={}: {e}", self.fetcher_cache_size)
+                    })?,
+                )),
+            },
+        };
         config.flags = self.to_map();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -465,6 +573,8 @@ pub fn main() -> std::process::ExitCode {
             "http_command_executor",
             "quiet",
             "initialize_driver_logging",
+            "cgroups_enable_cfs",
+            "cgroups_limit_swap",
         ],
     );
     let flags = AgentFlags::parse_from(args);

@@ -9,6 +9,8 @@ use std::time::Duration;
 use mesos::upid::Upid;
 use mesos::wire::mesos as v0;
 
+pub use crate::containerizer::containers::ContainerizerConfig;
+
 /// The process id of the (first) agent on a libprocess instance.
 pub const DEFAULT_PROCESS_ID: &str = "slave(1)";
 
@@ -45,6 +47,8 @@ pub struct AgentConfig {
     pub flags: BTreeMap<String, String>,
     /// Seeds the registration backoff jitter.
     pub seed: u64,
+    /// The isolators (`--isolation`) and the fetcher.
+    pub containerizer: ContainerizerConfig,
 }
 
 /// Why a configuration cannot run.
@@ -80,6 +84,7 @@ impl AgentConfig {
             log_dir: None,
             flags: BTreeMap::new(),
             seed: 0x5eed,
+            containerizer: ContainerizerConfig::default(),
         }
     }
 

@@ -9,8 +9,12 @@
 //!   `slave(2)`, ...) can share one process, as `mesos-local` does.
 //! - [`status_update`]: the pure status update manager (ordered, retried
 //!   until acknowledged).
-//! - [`containerizer`]: executors as session leaders in their sandbox; the
-//!   command executor's `ExecutorInfo` and environment.
+//! - [`containerizer`]: the Mesos containerizer: executors as session
+//!   leaders in their sandbox, `cgroups/*` isolators (v1 and v2, OOM
+//!   detection); the command executor's `ExecutorInfo` and environment.
+//! - [`fetcher`]: `CommandInfo.uris` into the sandbox.
+//! - [`files`]: `/files/*`, the sandboxes and the agent log for the
+//!   WebUI.
 //! - [`executor`]: the command executor (`mesos-executor`), a v1 executor
 //!   API client.
 //! - [`cli`] and [`config`]: the daemon's flags and the plain
@@ -39,6 +43,8 @@ pub mod containerizer;
 pub mod convert;
 pub mod detect;
 pub mod executor;
+pub mod fetcher;
+pub mod files;
 pub mod paths;
 pub mod status_update;
 

@@ -245,7 +245,10 @@ async fn runs_a_command_task_end_to_end() {
     let (status, body) = http_get(address, "/version").await;
     assert_eq!(status, http::StatusCode::OK);
     assert!(body.contains("1.11.0"));
-    let (status, _) = http_get(address, "/slave(1)/monitor/statistics").await;
+    let (status, body) = http_get(address, "/slave(1)/monitor/statistics").await;
+    assert_eq!(status, http::StatusCode::OK);
+    assert_eq!(body, "[]", "no executor runs any more");
+    let (status, _) = http_get(address, "/slave(1)/containers").await;
     assert_eq!(status, http::StatusCode::NOT_IMPLEMENTED);
     let (status, _) = http_get(address, "/api/v1/executor").await;
     assert_eq!(status, http::StatusCode::METHOD_NOT_ALLOWED);

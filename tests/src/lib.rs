@@ -238,6 +238,8 @@ pub struct Cluster {
     pub agents: Vec<Daemon>,
     /// Logs and work directories; kept (and named) when a test fails.
     root: Option<TempDir>,
+    /// Flags every agent gets on top of the harness's own.
+    agent_flags: Vec<String>,
 }
 
 impl Cluster {
@@ -249,6 +251,16 @@ impl Cluster {
 
     /// [`Cluster::start`] with extra master flags (`--offer_timeout=1secs`).
     pub async fn start_with(agents: usize, master_flags: &[&str]) -> Cluster {
+        Cluster::start_with_agent_flags(agents, master_flags, &[]).await
+    }
+
+    /// [`Cluster::start_with`] with extra agent flags too
+    /// (`--isolation=cgroups/mem`).
+    pub async fn start_with_agent_flags(
+        agents: usize,
+        master_flags: &[&str],
+        agent_flags: &[&str],
+    ) -> Cluster {
         let root = tempfile::Builder::new()
             .prefix("mesos-e2e-")
             .tempdir()
@@ -274,6 +286,7 @@ impl Cluster {
             master,
             agents: Vec::new(),
             root: Some(root),
+            agent_flags: agent_flags.iter().map(|f| f.to_string()).collect(),
         };
         for index in 1..=agents {
             let agent = cluster.start_agent(index).await;
@@ -319,6 +332,7 @@ impl Cluster {
             master,
             agents: Vec::new(),
             root: Some(root),
+            agent_flags: Vec::new(),
         };
         cluster.wait_for_agents(1).await;
         cluster
@@ -345,6 +359,10 @@ impl Cluster {
                 format!("--resources={AGENT_RESOURCES}"),
                 "--registration_backoff_factor=100ms".to_string(),
             ];
+            let args = args
+                .into_iter()
+                .chain(self.agent_flags.iter().cloned())
+                .collect();
             let log = root.path().join(format!("agent{index}.{attempt}.log"));
             Daemon::spawn(&name, "mesos-slave", args, addr, Some(work_dir), log)
         })

@@ -17,6 +17,7 @@ pub struct Body {
 enum Kind {
     Full(Option<Bytes>),
     Channel(mpsc::UnboundedReceiver<Bytes>),
+    Bounded(mpsc::Receiver<Bytes>),
 }
 
 impl Body {
@@ -46,6 +47,14 @@ impl Body {
             },
         )
     }
+
+    /// A streamed body fed through a bounded channel: the sender waits
+    /// while the client is slow (a large file download).
+    pub fn bounded(receiver: mpsc::Receiver<Bytes>) -> Body {
+        Body {
+            kind: Kind::Bounded(receiver),
+        }
+    }
 }
 
 impl http_body::Body for Body {
@@ -61,6 +70,9 @@ impl http_body::Body for Body {
             Kind::Channel(receiver) => receiver
                 .poll_recv(cx)
                 .map(|chunk| chunk.map(|b| Ok(Frame::data(b)))),
+            Kind::Bounded(receiver) => receiver
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|b| Ok(Frame::data(b)))),
         }
     }
 
@@ -72,7 +84,7 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Full(None) => SizeHint::with_exact(0),
             Kind::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
-            Kind::Channel(_) => SizeHint::default(),
+            Kind::Channel(_) | Kind::Bounded(_) => SizeHint::default(),
         }
     }
 }

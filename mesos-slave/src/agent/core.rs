@@ -31,7 +31,7 @@ use super::state::{
     MAX_COMPLETED_FRAMEWORKS, MAX_COMPLETED_TASKS, Termination, create_task,
 };
 use crate::config::AgentConfig;
-use crate::containerizer::{self, ExecutorEnvironment, LaunchSpec};
+use crate::containerizer::{self, ContainerLimits, ExecutorEnvironment, LaunchSpec};
 use crate::paths;
 use crate::status_update::{StatusUpdateManager, is_terminal};
 
@@ -71,6 +71,13 @@ pub enum Effect {
     Link(Upid),
     /// Create the sandbox and start an executor.
     Launch(Box<LaunchSpec>),
+    /// Change what a running container may use (a task was added).
+    Update {
+        /// The container.
+        container_id: String,
+        /// Its new limits.
+        limits: ContainerLimits,
+    },
     /// Kill everything in an executor's container.
     Destroy {
         /// The container to kill.
@@ -717,12 +724,26 @@ impl AgentCore {
                 }
             }
             Some((ExecutorState::Running, link)) => {
-                if let Some(executor) = self.executor_mut(&fid, &eid) {
+                let enable_cfs = self.config.containerizer.cgroups.enable_cfs;
+                let update = self.executor_mut(&fid, &eid).map(|executor| {
                     executor.launched.insert(
                         task_id,
                         create_task(&task, v0::TaskState::TaskStaging, &fid_wire),
                     );
-                }
+                    let limits = ContainerLimits::compute(
+                        &executor.info.resources,
+                        executor
+                            .launched
+                            .values()
+                            .map(|t| (&t.resources[..], &t.limits)),
+                        enable_cfs,
+                    );
+                    Effect::Update {
+                        container_id: executor.container_id.clone(),
+                        limits,
+                    }
+                });
+                self.effects.extend(update);
                 if let Some(link) = link {
                     self.deliver_task(&fid, &link, task);
                 }
@@ -803,8 +824,16 @@ impl AgentCore {
             &command,
         );
         tracing::info!(executor_id = %eid, framework_id = %fid, container_id, "Launching executor");
+        let limits = ContainerLimits::compute(
+            &info.resources,
+            [(&task.resources[..], &task.limits)],
+            self.config.containerizer.cgroups.enable_cfs,
+        );
         self.effects.push(Effect::Launch(Box::new(LaunchSpec {
             container_id: container_id.clone(),
+            framework_id: fid.as_str().to_string(),
+            executor_id: eid.as_str().to_string(),
+            limits,
             sandbox: directory.clone(),
             command,
             environment,
@@ -943,6 +972,7 @@ impl AgentCore {
                     state: v0::TaskState::TaskKilled,
                     reason: v0::task_status::Reason::ExecutorTerminated,
                     message: "Killed while the executor was disconnected".into(),
+                    limited_resources: Vec::new(),
                 });
                 let container_id = executor.container_id.clone();
                 executor.state = ExecutorState::Terminating;
@@ -1098,9 +1128,67 @@ impl AgentCore {
                 "Executor did not register within {}",
                 mesos::flags::format_duration(timeout)
             ),
+            limited_resources: Vec::new(),
         });
         let container_id = executor.container_id.clone();
         self.effects.push(Effect::Destroy { container_id });
+    }
+
+    /// The container of an executor, while it has one.
+    pub fn container_of(&self, fid: &FrameworkId, eid: &ExecutorId) -> Option<&str> {
+        let executor = self.frameworks.get(fid)?.executors.get(eid)?;
+        (executor.state != ExecutorState::Terminated).then_some(executor.container_id.as_str())
+    }
+
+    /// The containerizer ends `container_id`: it hit a limit (the OOM
+    /// killer acted), or it could not be launched. Its live tasks end with
+    /// `state`, `reason` and `message` (the first such report counts).
+    pub fn container_limited(
+        &mut self,
+        container_id: &str,
+        reason: v0::task_status::Reason,
+        message: &str,
+        limited_resources: Vec<v0::Resource>,
+    ) {
+        let found = self.frameworks.iter().find_map(|(fid, f)| {
+            f.executors
+                .iter()
+                .find(|(_, e)| e.container_id == container_id)
+                .map(|(eid, _)| (fid.clone(), eid.clone()))
+        });
+        let Some((fid, eid)) = found else {
+            return;
+        };
+        let Some(executor) = self.executor_mut(&fid, &eid) else {
+            return;
+        };
+        if executor.state == ExecutorState::Terminated
+            || executor
+                .termination
+                .as_ref()
+                .is_some_and(Termination::is_limitation)
+        {
+            return;
+        }
+        tracing::info!(
+            executor_id = %eid,
+            framework_id = %fid,
+            container_id,
+            "Container is being destroyed: {}",
+            message.lines().next().unwrap_or("")
+        );
+        executor.termination = Some(Termination {
+            state: v0::TaskState::TaskFailed,
+            reason,
+            message: message.to_string(),
+            limited_resources,
+        });
+        executor.state = ExecutorState::Terminating;
+        executor.registration_deadline = None;
+        executor.destroy_at = None;
+        self.effects.push(Effect::Destroy {
+            container_id: container_id.to_string(),
+        });
     }
 
     /// The executor process of `container_id` ended (or never started:
@@ -1146,6 +1234,10 @@ impl AgentCore {
         if let Some(ExecutorLink::Http(conn)) = link {
             self.effects.push(Effect::CloseExecutor { conn });
         }
+        let limited = termination
+            .as_ref()
+            .map(|t| t.limited_resources.clone())
+            .unwrap_or_default();
         for task in live {
             let task_id = TaskId::from(&task.task_id);
             let (state, reason, text) = match &termination {
@@ -1161,7 +1253,7 @@ impl AgentCore {
                     format!("Executor terminated: {message}"),
                 ),
             };
-            self.agent_update(&fid, &task, Some(&eid), state, reason, text, now);
+            self.agent_update_limited(&fid, &task, Some(&eid), state, reason, text, &limited, now);
         }
         if !command_executor {
             let exited = msg::ExitedExecutorMessage {
@@ -1190,6 +1282,23 @@ impl AgentCore {
         message: String,
         now: Instant,
     ) {
+        self.agent_update_limited(fid, task, eid, state, reason, message, &[], now);
+    }
+
+    /// [`AgentCore::agent_update`] naming the resources whose limit ended
+    /// the task (`TaskStatus.limitation`), if any.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn agent_update_limited(
+        &mut self,
+        fid: &FrameworkId,
+        task: &v0::TaskInfo,
+        eid: Option<&ExecutorId>,
+        state: v0::TaskState,
+        reason: v0::task_status::Reason,
+        message: String,
+        limited: &[v0::Resource],
+        now: Instant,
+    ) {
         let uuid = uuid_bytes();
         let agent_id = self.info.id.clone();
         let update = msg::StatusUpdate {
@@ -1206,6 +1315,9 @@ impl AgentCore {
                 executor_id: eid.map(ExecutorId::to_v0),
                 timestamp: Some(wall_clock_secs()),
                 uuid: Some(uuid.clone()),
+                limitation: (!limited.is_empty()).then(|| v0::TaskResourceLimitation {
+                    resources: limited.to_vec(),
+                }),
                 ..Default::default()
             },
             timestamp: wall_clock_secs(),

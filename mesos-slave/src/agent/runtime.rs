@@ -17,11 +17,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::core::{AgentCore, CallError, Effect};
-use super::json;
 use super::state::ConnId;
+use super::{json, monitor};
 use crate::config::AgentConfig;
-use crate::containerizer::{Container, ContainerExit, posix};
-use crate::paths;
+use crate::containerizer::ContainerExit;
+use crate::containerizer::containers::{ContainerEvent, Limitation, MesosContainerizer};
+use crate::files::{AGENT_LOG_VIRTUAL_PATH, Files};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -49,10 +50,15 @@ enum Input {
     State(oneshot::Sender<serde_json::Value>),
     Metrics(oneshot::Sender<Vec<(String, f64)>>),
     Flags(oneshot::Sender<serde_json::Value>),
+    Statistics(oneshot::Sender<serde_json::Value>),
     StreamClosed(ConnId),
     Exited {
         container_id: String,
         exit: ContainerExit,
+    },
+    Limited {
+        container_id: String,
+        limitation: Limitation,
     },
     Shutdown(oneshot::Sender<()>),
 }
@@ -94,6 +100,34 @@ impl Agent {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
+        let files = Files::shared(pid.address);
+        transport.route("files", files.handler());
+        if let Some(log_dir) = &config.log_dir {
+            let log = log_dir.join("mesos-slave.INFO");
+            if let Err(e) = files.attach(&log, AGENT_LOG_VIRTUAL_PATH) {
+                tracing::warn!("Failed to attach the agent log {}: {e}", log.display());
+            }
+        }
+        let events = inputs.clone();
+        let containerizer = MesosContainerizer::new(
+            &config.containerizer,
+            Arc::new(move |event| {
+                let input = match event {
+                    ContainerEvent::Exited { container_id, exit } => {
+                        Input::Exited { container_id, exit }
+                    }
+                    ContainerEvent::Limited {
+                        container_id,
+                        limitation,
+                    } => Input::Limited {
+                        container_id,
+                        limitation,
+                    },
+                };
+                let _ = events.send(input);
+            }),
+            Some(files),
+        );
         let mut core = AgentCore::new(config, pid.clone(), start_time);
         core.start(Instant::now().into_std());
         let runtime = Runtime {
@@ -103,7 +137,7 @@ impl Agent {
             inputs: inputs.clone(),
             streams: HashMap::new(),
             next_conn: 1,
-            containers: HashMap::new(),
+            containerizer,
             terminated: false,
             started: Instant::now(),
             container_launch_errors: 0,
@@ -140,8 +174,8 @@ struct Runtime {
     /// Open executor event streams.
     streams: HashMap<ConnId, (BodySender, Encoding)>,
     next_conn: ConnId,
-    /// Running executor processes: container id -> session id.
-    containers: HashMap<String, u32>,
+    /// The executors' containers.
+    containerizer: MesosContainerizer,
     terminated: bool,
     /// For `slave/uptime_secs`.
     started: Instant,
@@ -232,6 +266,7 @@ impl Runtime {
                     self.streams.insert(conn, (sender, encoding));
                     conn
                 });
+                self.check_limitation(&call);
                 let result = self.core.executor_call(*call, conn, now);
                 if result.is_err() {
                     if let Some(conn) = conn {
@@ -259,17 +294,66 @@ impl Runtime {
                 ));
                 let _ = reply.send(values);
             }
+            Input::Statistics(reply) => {
+                let usage = self.containerizer.usage();
+                let timestamp = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                let _ = reply.send(monitor::monitor_statistics(&self.core, &usage, timestamp));
+            }
             Input::StreamClosed(conn) => {
                 if self.streams.remove(&conn).is_some() {
                     self.core.executor_disconnected(conn, now);
                 }
             }
             Input::Exited { container_id, exit } => {
-                self.containers.remove(&container_id);
+                self.containerizer.remove(&container_id);
                 self.core
                     .executor_exited(&container_id, exit.status, &exit.message, now);
             }
+            Input::Limited {
+                container_id,
+                limitation,
+            } => {
+                if limitation.reason
+                    == mesos::wire::mesos::task_status::Reason::ContainerLaunchFailed
+                {
+                    self.container_launch_errors += 1;
+                }
+                self.core.container_limited(
+                    &container_id,
+                    limitation.reason,
+                    &limitation.message,
+                    limitation.resources,
+                );
+            }
             Input::Shutdown(_) => {}
+        }
+    }
+
+    /// Before an executor's terminal update is taken: has its container
+    /// hit a limit the core has not heard of yet? (The kernel's OOM event
+    /// and the executor's report of its killed task race.)
+    fn check_limitation(&mut self, call: &v1e::Call) {
+        let terminal = call
+            .update
+            .as_ref()
+            .is_some_and(|u| crate::status_update::is_terminal(u.status.state));
+        if !terminal {
+            return;
+        }
+        let fid = mesos::ids::FrameworkId::from(&call.framework_id);
+        let eid = mesos::ids::ExecutorId::from(&call.executor_id);
+        let Some(container_id) = self.core.container_of(&fid, &eid).map(str::to_string) else {
+            return;
+        };
+        if let Some(limitation) = self.containerizer.check_limitation(&container_id) {
+            self.core.container_limited(
+                &container_id,
+                limitation.reason,
+                &limitation.message,
+                limitation.resources,
+            );
         }
     }
 
@@ -279,42 +363,12 @@ impl Runtime {
             match effect {
                 Effect::Send { to, name, body } => self.transport.send(&self.pid, &to, &name, body),
                 Effect::Link(to) => self.transport.link(&self.pid, &to),
-                Effect::Launch(spec) => {
-                    let launched = paths::create_sandbox(&spec.sandbox)
-                        .and_then(|()| Container::launch(&spec));
-                    match launched {
-                        Ok(container) => {
-                            self.containers
-                                .insert(spec.container_id.clone(), container.pid());
-                            let inputs = self.inputs.clone();
-                            let container_id = spec.container_id.clone();
-                            tokio::spawn(async move {
-                                let exit = container.wait().await;
-                                let _ = inputs.send(Input::Exited { container_id, exit });
-                            });
-                        }
-                        Err(e) => {
-                            self.container_launch_errors += 1;
-                            tracing::error!(
-                                container_id = spec.container_id,
-                                "Failed to launch executor: {e}"
-                            );
-                            let _ = self.inputs.send(Input::Exited {
-                                container_id: spec.container_id,
-                                exit: ContainerExit {
-                                    status: None,
-                                    message: format!("failed to launch: {e}"),
-                                },
-                            });
-                        }
-                    }
-                }
-                Effect::Destroy { container_id } => {
-                    if let Some(&pid) = self.containers.get(&container_id) {
-                        tracing::info!(container_id, "Destroying container");
-                        posix::kill_session(pid, libc::SIGKILL);
-                    }
-                }
+                Effect::Launch(spec) => self.containerizer.launch(*spec),
+                Effect::Update {
+                    container_id,
+                    limits,
+                } => self.containerizer.update(&container_id, limits),
+                Effect::Destroy { container_id } => self.containerizer.destroy(&container_id),
                 Effect::ToExecutor { conn, event } => {
                     if let Some((sender, encoding)) = self.streams.get(&conn) {
                         let record = match encoding {
@@ -338,7 +392,7 @@ impl Runtime {
         self.core.shutdown(Instant::now().into_std());
         self.apply();
         let give_up = Instant::now() + SHUTDOWN_WAIT;
-        while !self.containers.is_empty() {
+        while !self.containerizer.is_empty() {
             tokio::select! {
                 input = inputs.recv() => match input {
                     Some(input @ Input::Exited { .. }) => self.input(input),
@@ -352,9 +406,18 @@ impl Runtime {
             }
             self.apply();
         }
-        for (container_id, pid) in self.containers.drain() {
-            tracing::info!(container_id, "Killing executor at shutdown");
-            posix::kill_session(pid, libc::SIGKILL);
+        // Kill what is left, and wait a little for the cgroups to go.
+        self.containerizer.destroy_all();
+        let give_up = Instant::now() + SHUTDOWN_WAIT;
+        while !self.containerizer.is_empty() {
+            tokio::select! {
+                input = inputs.recv() => match input {
+                    Some(Input::Exited { container_id, .. }) => self.containerizer.remove(&container_id),
+                    Some(_) => {}
+                    None => break,
+                },
+                () = tokio::time::sleep_until(give_up) => break,
+            }
         }
         self.transport.terminate(&self.pid.id);
     }
@@ -532,6 +595,10 @@ impl AgentHttp {
             },
             "/flags" => match self.ask(Input::Flags).await {
                 Some(flags) => json_response(&flags),
+                None => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
+            },
+            "/monitor/statistics" => match self.ask(Input::Statistics).await {
+                Some(statistics) => json_response(&statistics),
                 None => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
             },
             "/health" => text(StatusCode::OK, ""),

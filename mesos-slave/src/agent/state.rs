@@ -118,6 +118,23 @@ pub struct Termination {
     pub reason: v0::task_status::Reason,
     /// The message given.
     pub message: String,
+    /// The resources whose limit the container hit, for a limitation
+    /// (`TaskStatus.limitation`).
+    pub limited_resources: Vec<v0::Resource>,
+}
+
+impl Termination {
+    /// Whether the container was ended for exceeding a limit: its tasks
+    /// end with that reason even when the executor reports first.
+    pub fn is_limitation(&self) -> bool {
+        use v0::task_status::Reason;
+        matches!(
+            self.reason,
+            Reason::ContainerLimitation
+                | Reason::ContainerLimitationMemory
+                | Reason::ContainerLimitationDisk
+        )
+    }
 }
 
 /// One executor run.

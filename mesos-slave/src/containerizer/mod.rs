@@ -6,7 +6,16 @@
 //! environment is the agent's own (or `--executor_environment_variables`)
 //! plus what Mesos sets for executors ([`executor_environment`]) plus the
 //! `ExecutorInfo`'s own `CommandInfo.environment`.
+//!
+//! - [`isolation`]: `--isolation` by Mesos's isolator names.
+//! - [`cgroups`]: the `cgroups/*` isolators (v1 and v2).
+//! - [`containers`]: the containerizer the agent runtime drives: sandbox,
+//!   cgroups, launch, limitation watch, destroy.
+//! - [`posix`]: the executor process itself.
 
+pub mod cgroups;
+pub mod containers;
+pub mod isolation;
 pub mod posix;
 
 use std::collections::BTreeMap;
@@ -18,11 +27,97 @@ use mesos::wire::mesos as v0;
 
 pub use posix::{Container, ContainerExit};
 
+/// What a container may use: the executor's resources plus its tasks',
+/// with the tasks' `limits` (Mesos 1.11 `computeExecutorLimits`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ContainerLimits {
+    /// The cpus requested.
+    pub cpus: Option<f64>,
+    /// The cpus limit (CFS quota), possibly infinite.
+    pub cpus_limit: Option<f64>,
+    /// The memory requested, in MB.
+    pub mem: Option<f64>,
+    /// The memory limit in MB, possibly infinite.
+    pub mem_limit: Option<f64>,
+}
+
+impl ContainerLimits {
+    /// The limits of an executor with `executor` resources running tasks
+    /// with the given resources and `limits` maps. A task without a limit
+    /// counts its request into the container's limit; without
+    /// `--cgroups_enable_cfs` such a task removes the cpus limit (it must
+    /// not be throttled by its neighbours' limits).
+    pub fn compute<'a>(
+        executor: &[v0::Resource],
+        tasks: impl IntoIterator<
+            Item = (
+                &'a [v0::Resource],
+                &'a std::collections::HashMap<String, v0::value::Scalar>,
+            ),
+        >,
+        enable_cfs: bool,
+    ) -> ContainerLimits {
+        let scalar = |resources: &[v0::Resource], name: &str| -> Option<f64> {
+            let values: Vec<f64> = resources
+                .iter()
+                .filter(|r| r.name == name)
+                .filter_map(|r| r.scalar.as_ref().map(|s| s.value))
+                .collect();
+            (!values.is_empty()).then(|| values.iter().sum())
+        };
+        let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+        };
+        let mut limits = ContainerLimits {
+            cpus: scalar(executor, "cpus"),
+            mem: scalar(executor, "mem"),
+            ..ContainerLimits::default()
+        };
+        let (mut cpu_unlimited, mut mem_unlimited) = (0.0, 0.0);
+        for (resources, task_limits) in tasks {
+            let cpus = scalar(resources, "cpus");
+            let mem = scalar(resources, "mem");
+            limits.cpus = add(limits.cpus, cpus);
+            limits.mem = add(limits.mem, mem);
+            match task_limits.get("cpus") {
+                Some(limit) => limits.cpus_limit = add(limits.cpus_limit, Some(limit.value)),
+                None => cpu_unlimited += cpus.unwrap_or(0.0),
+            }
+            match task_limits.get("mem") {
+                Some(limit) => limits.mem_limit = add(limits.mem_limit, Some(limit.value)),
+                None => mem_unlimited += mem.unwrap_or(0.0),
+            }
+        }
+        if limits.cpus_limit.is_some() {
+            limits.cpus_limit = add(limits.cpus_limit, scalar(executor, "cpus"));
+            if cpu_unlimited > 0.0 {
+                limits.cpus_limit = if enable_cfs {
+                    add(limits.cpus_limit, Some(cpu_unlimited))
+                } else {
+                    None
+                };
+            }
+        }
+        if limits.mem_limit.is_some() {
+            limits.mem_limit = add(limits.mem_limit, scalar(executor, "mem"));
+            limits.mem_limit = add(limits.mem_limit, Some(mem_unlimited));
+        }
+        limits
+    }
+}
+
 /// Everything needed to start one executor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LaunchSpec {
     /// The container (run) id; also names the sandbox directory.
     pub container_id: String,
+    /// The framework the executor belongs to.
+    pub framework_id: String,
+    /// The executor.
+    pub executor_id: String,
+    /// What the container may use.
+    pub limits: ContainerLimits,
     /// The sandbox: working directory and home of `stdout`/`stderr`.
     pub sandbox: PathBuf,
     /// The program to run, from `ExecutorInfo.command`.

@@ -31,6 +31,23 @@ impl Container {
     /// directory and output files in the sandbox, exactly `spec`'s
     /// environment.
     pub fn launch(spec: &LaunchSpec) -> io::Result<Container> {
+        Container::launch_in(spec, &[], false)
+    }
+
+    /// [`Container::launch`], the executor joining the cgroups whose
+    /// `cgroup.procs` files are given before it runs: it writes itself
+    /// into them between fork and exec, so whatever it starts is in them.
+    ///
+    /// With `pid_namespace` (`namespaces/pid`) the executor is process 1
+    /// of a new pid namespace, with its own `/proc` in a new mount
+    /// namespace: the forked child unshares both and forks the executor,
+    /// then stays to wait for it and end as it ends (the agent's child is
+    /// that waiter; both are in the session and the cgroups).
+    pub fn launch_in(
+        spec: &LaunchSpec,
+        cgroup_procs: &[std::path::PathBuf],
+        pid_namespace: bool,
+    ) -> io::Result<Container> {
         let open = |name: &str| {
             OpenOptions::new()
                 .create(true)
@@ -63,13 +80,38 @@ impl Container {
         // with posix_spawn instead of a fork of the whole agent (whose page
         // tables cost more to copy than the executor costs to run). Other
         // executors get the session from a hook in the forked child.
-        if !is_command_executor(spec) {
+        // Joining cgroups needs the hook too.
+        let join: Vec<std::ffi::CString> = cgroup_procs
+            .iter()
+            .map(|p| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        if !is_command_executor(spec) || !join.is_empty() || pid_namespace {
             // SAFETY: the closure runs in the forked child before exec and
-            // only calls setsid, which is async-signal-safe.
+            // only makes async-signal-safe calls (setsid, open, write,
+            // close) on memory prepared before the fork.
             unsafe {
-                command.pre_exec(|| {
+                command.pre_exec(move || {
+                    // Our command executor's own setsid then fails, which
+                    // it ignores.
                     if libc::setsid() == -1 {
                         return Err(io::Error::last_os_error());
+                    }
+                    for path in &join {
+                        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                        if fd < 0 {
+                            return Err(io::Error::last_os_error());
+                        }
+                        // "0" is the writing process itself.
+                        let written = libc::write(fd, c"0".as_ptr().cast(), 1);
+                        let error = io::Error::last_os_error();
+                        libc::close(fd);
+                        if written != 1 {
+                            return Err(error);
+                        }
+                    }
+                    if pid_namespace {
+                        enter_pid_namespace()?;
                     }
                     Ok(())
                 });
@@ -103,6 +145,76 @@ impl Container {
         sweep_session(self.pid);
         exit
     }
+}
+
+/// In the forked child: unshares a pid and a mount namespace and forks
+/// the future executor into them (it returns, to exec, as process 1 with
+/// a fresh `/proc`); the first child waits for it and exits as it exits.
+///
+/// # Safety
+/// Only to be called between fork and exec: it makes only
+/// async-signal-safe calls.
+unsafe fn enter_pid_namespace() -> io::Result<()> {
+    // SAFETY: plain system calls on no shared memory; see the function's
+    // contract.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWPID | libc::CLONE_NEWNS) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let executor = libc::fork();
+        if executor < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if executor > 0 {
+            // The waiter. Close what it inherited (the spawn's error pipe
+            // among it, which the executor's exec closes for the agent).
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            let mut status = 0;
+            loop {
+                let reaped = libc::waitpid(executor, &mut status, 0);
+                if reaped == executor {
+                    break;
+                }
+                if reaped < 0 && *libc::__errno_location() != libc::EINTR {
+                    libc::_exit(127);
+                }
+            }
+            if libc::WIFSIGNALED(status) {
+                let signal = libc::WTERMSIG(status);
+                libc::signal(signal, libc::SIG_DFL);
+                libc::kill(libc::getpid(), signal);
+            }
+            libc::_exit(if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                127
+            });
+        }
+        // Process 1 of the new namespace: gone with the waiter.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // Mounts made here stay here.
+        if libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::mount(
+            c"proc".as_ptr(),
+            c"/proc".as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Sessions whose leftovers are to be killed by the next sweep.
@@ -229,6 +341,9 @@ mod tests {
     fn spec(dir: &std::path::Path, shell: &str) -> LaunchSpec {
         LaunchSpec {
             container_id: "c1".into(),
+            framework_id: "F".into(),
+            executor_id: "E".into(),
+            limits: Default::default(),
             sandbox: dir.to_path_buf(),
             command: v0::CommandInfo {
                 value: Some(shell.into()),
@@ -277,6 +392,38 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         assert_eq!(session_members(pid), 0);
+    }
+
+    #[tokio::test]
+    async fn namespaces_pid_makes_the_executor_process_1() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: pid namespaces need root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let script = "echo $$ > pid; cat /proc/1/comm > comm; \
+                      ls /proc | grep -c '^[0-9]' > count; exit 3";
+        let c = Container::launch_in(&spec(dir.path(), script), &[], true).unwrap();
+        let exit = c.wait().await;
+        assert_eq!(exit.message, "exited with status 3");
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert_eq!(read("pid").trim(), "1");
+        assert_eq!(read("comm").trim(), "sh");
+        let count: u32 = read("count").trim().parse().unwrap();
+        assert!(count <= 4, "{count} processes seen in the namespace");
+
+        // Killed, the waiter ends as the executor does.
+        let c = Container::launch_in(&spec(dir.path(), "sleep 100"), &[], true).unwrap();
+        let pid = c.pid();
+        for _ in 0..100 {
+            if session_members(pid) >= 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(kill_session(pid, libc::SIGKILL) >= 2);
+        assert_eq!(c.wait().await.message, "terminated with signal Killed");
     }
 
     fn session_members(sid: u32) -> usize {

@@ -1002,3 +1002,180 @@ fn master_messages_from_anyone_else_are_ignored() {
         1
     );
 }
+
+#[test]
+fn a_memory_limitation_ends_the_task_whatever_the_executor_reports() {
+    let t0 = Instant::now();
+    let mut core = registered(t0);
+    let container_id = run_task(&mut core, "hog", t0);
+    let mut subscribe = call(v1e::call::Type::Subscribe, "hog");
+    subscribe.subscribe = Some(Default::default());
+    core.executor_call(subscribe, Some(3), t0).unwrap();
+    core.drain();
+    use mesos::wire::mesos::v1::TaskState as S;
+    core.executor_call(update_call("hog", S::TaskRunning), None, t0)
+        .unwrap();
+    core.drain();
+
+    let fid = FrameworkId::from(&v0::FrameworkId { value: "F1".into() });
+    let eid = ExecutorId::from(&v0::ExecutorId {
+        value: "hog".into(),
+    });
+    assert_eq!(core.container_of(&fid, &eid), Some(container_id.as_str()));
+    let mem = mesos::resources::Resources::parse("mem:96")
+        .unwrap()
+        .to_wire();
+    core.container_limited(
+        &container_id,
+        v0::task_status::Reason::ContainerLimitationMemory,
+        "Memory limit exceeded: Requested: 96MB Maximum Used: 96MB\n",
+        mem.clone(),
+    );
+    let effects = core.drain();
+    assert!(effects.contains(&Effect::Destroy {
+        container_id: container_id.clone()
+    }));
+    // A repeat (the kernel's event after the check) changes nothing.
+    core.container_limited(
+        &container_id,
+        v0::task_status::Reason::ContainerLimitationMemory,
+        "again",
+        Vec::new(),
+    );
+    assert!(core.drain().is_empty());
+
+    // The executor saw its task killed by a signal and says so: the agent
+    // reports the limitation instead, and acknowledges the executor.
+    core.executor_call(update_call("hog", S::TaskFailed), None, t0)
+        .unwrap();
+    let effects = core.drain();
+    assert_eq!(events(&effects), [(3, v1e::event::Type::Acknowledged)]);
+    core.executor_exited(&container_id, Some(9), "terminated with signal Killed", t0);
+    let effects = core.drain();
+    assert!(updates(&effects).is_empty(), "no second update of the task");
+
+    let executor = core
+        .frameworks
+        .get(&fid)
+        .and_then(|f| {
+            f.completed_executors
+                .back()
+                .or_else(|| f.executors.get(&eid))
+        })
+        .expect("the executor is known");
+    let task = executor
+        .terminated
+        .values()
+        .chain(executor.completed.iter())
+        .find(|t| t.task_id.value == "hog")
+        .expect("the task is terminal");
+    let status = task.statuses.last().unwrap();
+    assert_eq!(status.state, v0::TaskState::TaskFailed as i32);
+    assert_eq!(
+        status.reason,
+        Some(v0::task_status::Reason::ContainerLimitationMemory as i32)
+    );
+    assert_eq!(status.source, Some(v0::task_status::Source::Slave as i32));
+    assert!(status.message().starts_with("Memory limit exceeded"));
+    assert_eq!(status.limitation.as_ref().unwrap().resources, mem);
+}
+
+#[test]
+fn container_limits_add_the_tasks_to_the_executor() {
+    use crate::containerizer::ContainerLimits;
+    use std::collections::HashMap;
+    let executor = mesos::resources::Resources::parse("cpus:0.1;mem:32")
+        .unwrap()
+        .to_wire();
+    let task = mesos::resources::Resources::parse("cpus:0.5;mem:64")
+        .unwrap()
+        .to_wire();
+    let none = HashMap::new();
+    let limits = ContainerLimits::compute(&executor, [(&task[..], &none)], false);
+    assert_eq!(limits.cpus, Some(0.6));
+    assert_eq!(limits.mem, Some(96.0));
+    assert_eq!((limits.cpus_limit, limits.mem_limit), (None, None));
+
+    let limited = HashMap::from([
+        ("cpus".to_string(), v0::value::Scalar { value: 2.0 }),
+        ("mem".to_string(), v0::value::Scalar { value: 128.0 }),
+    ]);
+    let limits = ContainerLimits::compute(&executor, [(&task[..], &limited)], false);
+    assert!((limits.cpus_limit.unwrap() - 2.1).abs() < 1e-9);
+    assert_eq!(limits.mem_limit, Some(160.0));
+    // A task without a cpus limit lifts it, unless CFS caps everyone.
+    let both = [(&task[..], &limited), (&task[..], &none)];
+    let limits = ContainerLimits::compute(&executor, both, false);
+    assert_eq!(limits.cpus_limit, None);
+    let limits = ContainerLimits::compute(&executor, both, true);
+    assert!((limits.cpus_limit.unwrap() - 2.6).abs() < 1e-9);
+}
+
+#[test]
+fn a_task_for_a_running_executor_grows_its_container() {
+    let t0 = Instant::now();
+    let mut core = registered(t0);
+    let resources = |text: &str| mesos::resources::Resources::parse(text).unwrap().to_wire();
+    let message = |id: &str| msg::RunTaskMessage {
+        framework: v0::FrameworkInfo {
+            user: "u".into(),
+            name: "f".into(),
+            id: Some(v0::FrameworkId { value: "F1".into() }),
+            ..Default::default()
+        },
+        task: v0::TaskInfo {
+            name: id.into(),
+            task_id: v0::TaskId { value: id.into() },
+            slave_id: v0::SlaveId { value: "S1".into() },
+            resources: resources("cpus:1;mem:100"),
+            executor: Some(v0::ExecutorInfo {
+                executor_id: v0::ExecutorId { value: "E".into() },
+                command: Some(v0::CommandInfo {
+                    value: Some("my-executor".into()),
+                    ..Default::default()
+                }),
+                resources: resources("cpus:0.5;mem:50"),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let run = |core: &mut AgentCore, id: &str| {
+        core.message(
+            &master(),
+            "mesos.internal.RunTaskMessage",
+            &message(id).encode_to_vec(),
+            t0,
+        );
+        core.drain()
+    };
+    let effects = run(&mut core, "t1");
+    let launch = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Launch(spec) => Some(spec.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(launch.limits.cpus, Some(1.5));
+    assert_eq!(launch.limits.mem, Some(150.0));
+    let mut subscribe = call(v1e::call::Type::Subscribe, "E");
+    subscribe.subscribe = Some(Default::default());
+    core.executor_call(subscribe, Some(1), t0).unwrap();
+    core.drain();
+    let effects = run(&mut core, "t2");
+    let update = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Update {
+                container_id,
+                limits,
+            } => Some((container_id.clone(), *limits)),
+            _ => None,
+        })
+        .expect("an update of the container");
+    assert_eq!(update.0, launch.container_id);
+    assert_eq!(update.1.cpus, Some(2.5));
+    assert_eq!(update.1.mem, Some(250.0));
+}
