@@ -13,6 +13,7 @@
 //! - [`logging`]: the binaries' log set-up (`--logging_level`, `--quiet`).
 //! - [`process`]: the libprocess transport (messages over HTTP/1.1).
 //! - [`upid`]: libprocess process addresses (`id@ip:port`).
+//! - [`zk`]: ZooKeeper: `zk://` URLs, leader election and detection.
 //!
 //! ```
 //! use mesos::wire::mesos::v1::FrameworkInfo;
@@ -31,3 +32,4 @@ pub mod process;
 pub mod resources;
 pub mod upid;
 pub mod wire;
+pub mod zk;
