@@ -10,13 +10,15 @@ use bytes::Bytes;
 use mesos::ids::FrameworkId;
 use mesos::process::{BodySender, Event as ProcessEvent, Transport};
 use mesos::upid::Upid;
+use mesos::wire::mesos::internal::Registry;
 use mesos::wire::mesos::scheduler;
 use prost::Message as _;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::master::{
     CallError, Effect, FrameworkLink, HEARTBEAT_INTERVAL, Master, MasterConfig, Now,
 };
+use crate::registry::{Store, StoreError};
 
 /// How an HTTP framework wants its events encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,12 +112,68 @@ pub fn now() -> Now {
 }
 
 /// Starts the master on `transport`: process `master`, its HTTP endpoints,
-/// and the delegate for unprefixed paths.
+/// and the delegate for unprefixed paths. Its registry is not persisted.
 pub fn start(
     config: MasterConfig,
     transport: Transport,
     flags: Vec<(String, String)>,
 ) -> MasterHandle {
+    let master = Master::new(config, now());
+    spawn(master, transport, flags, None)
+}
+
+/// A leading master's registry: where it is stored, and how long the
+/// agents it lists have to re-register.
+pub struct Persistence {
+    /// The store.
+    pub store: Store,
+    /// `--agent_reregister_timeout`.
+    pub reregister_timeout: Duration,
+}
+
+/// Starts a master that leads with a persisted registry: the registry is
+/// recovered first (a master that cannot read it does not start), then
+/// every change is written back. The returned receiver yields the error
+/// if a write fails; the master must then stop, as Mesos's does.
+pub async fn start_leading(
+    config: MasterConfig,
+    transport: Transport,
+    flags: Vec<(String, String)>,
+    mut persistence: Persistence,
+) -> Result<(MasterHandle, oneshot::Receiver<StoreError>), StoreError> {
+    let location = persistence.store.location();
+    let registry = persistence.store.fetch().await?;
+    tracing::info!("Recovered the registry from {location}");
+    let mut master = Master::new(config, now());
+    master.recover(registry, persistence.reregister_timeout, now());
+    // The first write names this master as the leader; it fails if
+    // another master wrote since we read.
+    let first = master.take_registry().unwrap_or_default();
+    persistence.store.store(&first).await?;
+    let (updates, mut pending) = watch::channel(None::<Registry>);
+    let (failed, failure) = oneshot::channel();
+    let mut store = persistence.store;
+    tokio::spawn(async move {
+        while pending.changed().await.is_ok() {
+            let Some(registry) = pending.borrow_and_update().clone() else {
+                continue;
+            };
+            if let Err(error) = store.store(&registry).await {
+                let _ = failed.send(error);
+                return;
+            }
+        }
+    });
+    Ok((spawn(master, transport, flags, Some(updates)), failure))
+}
+
+fn spawn(
+    master: Master,
+    transport: Transport,
+    flags: Vec<(String, String)>,
+    registry: Option<watch::Sender<Option<Registry>>>,
+) -> MasterHandle {
+    let config = master.config().clone();
     let (inputs, receiver) = mpsc::unbounded_channel();
     let handle = MasterHandle {
         inputs: inputs.clone(),
@@ -132,10 +190,11 @@ pub fn start(
         .allocation_interval
         .min(crate::master::HOUSEKEEPING_INTERVAL);
     let runtime = Runtime {
-        master: Master::new(config, now()),
+        master,
         transport,
         inputs,
         streams: HashMap::new(),
+        registry,
     };
     tokio::spawn(runtime.run(mailbox, receiver, tick));
     handle
@@ -156,6 +215,9 @@ struct Runtime {
     inputs: mpsc::UnboundedSender<Input>,
     /// Open HTTP event streams by `Mesos-Stream-Id`.
     streams: HashMap<String, Stream>,
+    /// Where registry changes go to be persisted (latest wins), if
+    /// anywhere.
+    registry: Option<watch::Sender<Option<Registry>>>,
 }
 
 /// Inputs handled before the effects are carried out and the allocator is
@@ -331,6 +393,11 @@ impl Runtime {
     }
 
     fn perform(&mut self) {
+        if let Some(updates) = &self.registry
+            && let Some(registry) = self.master.take_registry()
+        {
+            let _ = updates.send(Some(registry));
+        }
         let from = self.transport.upid(&self.master.config().pid.id);
         for effect in self.master.take_effects() {
             match effect {

@@ -202,6 +202,7 @@ impl Master {
         };
         self.agents.insert(id.clone(), agent);
         self.allocator.add_agent(id.clone(), total, HashMap::new());
+        self.registry_admitted(&id);
         self.effects.push(super::Effect::Link { to: from.clone() });
         let reply = internal::SlaveRegisteredMessage {
             slave_id: id.to_v0(),
@@ -226,6 +227,16 @@ impl Master {
             return;
         };
         let id = AgentId::from(&wire_id);
+        if self.is_gone(&id) {
+            tracing::warn!(agent_id = %id, "Refusing re-registration of agent {id} at {from}: it was marked gone");
+            self.send_message(
+                from,
+                &internal::ShutdownMessage {
+                    message: Some("Agent has been marked gone".into()),
+                },
+            );
+            return;
+        }
         let total = match Resources::from_wire(&message.slave.resources) {
             Ok(total) => total,
             Err(error) => {
@@ -306,6 +317,7 @@ impl Master {
             }
             self.allocator.add_agent(id.clone(), total, used);
         }
+        self.registry_admitted(&id);
         self.effects.push(super::Effect::Link { to: from.clone() });
         let reply = internal::SlaveReregisteredMessage {
             slave_id: id.to_v0(),
@@ -517,6 +529,7 @@ impl Master {
         self.rescind_agent_offers(id, now);
         let agent = self.agents.remove(id)?;
         tracing::info!(agent_id = %id, "Removing agent: {message}");
+        self.registry_removed(id, unreachable, now);
         self.allocator.remove_agent(id);
         let mut tasks: Vec<_> = agent.tasks.iter().cloned().collect();
         tasks.sort();

@@ -54,6 +54,8 @@ enum Input {
         exit: ContainerExit,
     },
     Shutdown(oneshot::Sender<()>),
+    /// ZooKeeper detection: the leading master changed.
+    MasterDetected(Option<Upid>),
 }
 
 /// A running agent.
@@ -90,8 +92,13 @@ impl Agent {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
+        let zk = config.master_zk.clone();
         let mut core = AgentCore::new(config, pid.clone(), start_time);
-        core.start(Instant::now().into_std());
+        match zk {
+            // Registration waits for the detected leader.
+            Some((url, session_timeout)) => spawn_detector(url, session_timeout, inputs.clone()),
+            None => core.start(Instant::now().into_std()),
+        }
         let runtime = Runtime {
             core,
             transport,
@@ -124,6 +131,35 @@ impl Agent {
     pub async fn wait(&mut self) {
         let _ = (&mut self.task).await;
     }
+}
+
+/// Follows the leading master in ZooKeeper, telling the agent task of
+/// each change; stops with the agent.
+fn spawn_detector(
+    url: mesos::zk::ZkUrl,
+    session_timeout: Duration,
+    inputs: mpsc::UnboundedSender<Input>,
+) {
+    tokio::spawn(async move {
+        let detector = mesos::zk::detector::Detector::start(url, session_timeout);
+        let mut leader = detector.subscribe();
+        // Nobody leads until told otherwise.
+        let mut last = None;
+        loop {
+            let info = leader.borrow_and_update().clone();
+            if info != last {
+                let master = info.as_ref().and_then(mesos::zk::master_upid);
+                last = info;
+                if inputs.send(Input::MasterDetected(master)).is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                changed = leader.changed() => if changed.is_err() { return },
+                () = inputs.closed() => return,
+            }
+        }
+    });
 }
 
 struct Runtime {
@@ -230,6 +266,7 @@ impl Runtime {
                     .executor_exited(&container_id, exit.status, &exit.message, now);
             }
             Input::Shutdown(_) => {}
+            Input::MasterDetected(master) => self.core.master_detected(master, now),
         }
     }
 
