@@ -9,6 +9,8 @@
 //! - [`framework`]: a scripted v1 scheduler (protobuf) for calls a real
 //!   client would not make.
 //! - [`pymesos`]: where the pymesos client is and whether to skip.
+//! - [`zookeeper`]: a real ZooKeeper server, and masters and agents that
+//!   find each other through it ([`zookeeper::HaCluster`]).
 //! - [`binary`]: the workspace's binaries, found beside the test executable
 //!   (build them first with `cargo build --workspace --bins`).
 //!
@@ -24,6 +26,7 @@
 pub mod framework;
 pub mod http;
 pub mod pymesos;
+pub mod zookeeper;
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -39,7 +42,7 @@ use tempfile::TempDir;
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often a wait re-checks its condition.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The resources each agent offers.
 pub const AGENT_RESOURCES: &str = "cpus:2;mem:1024;disk:1000;ports:[31000-32000]";
@@ -133,7 +136,8 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    fn spawn(
+    /// Starts `binary` with `args`, its output going to `log`.
+    pub fn spawn(
         name: &str,
         binary: &str,
         args: Vec<String>,
