@@ -88,8 +88,8 @@ pub async fn resolve_master(
 ) -> Result<SocketAddr, ClientError> {
     let master = master.trim();
     if crate::zk::ZkUrl::is_zk(master) {
-        let url = crate::zk::ZkUrl::parse(master)
-            .map_err(|e| ClientError::Resolve(e.to_string()))?;
+        let url =
+            crate::zk::ZkUrl::parse(master).map_err(|e| ClientError::Resolve(e.to_string()))?;
         let info = crate::zk::detector::detect_once(&url, timeout)
             .await
             .map_err(ClientError::Resolve)?;

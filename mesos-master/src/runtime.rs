@@ -60,6 +60,8 @@ pub(crate) enum Input {
     Weights(Vec<(String, f64)>),
     /// Read the master's state.
     Read(Box<dyn FnOnce(&Master) + Send>),
+    /// The registry with this number is stored.
+    RegistryStored(u64),
 }
 
 /// A handle on a running master: how the HTTP API reaches it.
@@ -148,30 +150,35 @@ pub async fn start_leading(
     master.recover(registry, persistence.reregister_timeout, now());
     // The first write names this master as the leader; it fails if
     // another master wrote since we read.
-    let first = master.take_registry().unwrap_or_default();
-    persistence.store.store(&first).await?;
-    let (updates, mut pending) = watch::channel(None::<Registry>);
+    if let Some((number, first)) = master.take_registry() {
+        persistence.store.store(&first).await?;
+        master.registry_stored(number);
+    }
+    let (updates, mut pending) = watch::channel(None::<(u64, Registry)>);
     let (failed, failure) = oneshot::channel();
     let mut store = persistence.store;
+    let handle = spawn(master, transport, flags, Some(updates));
+    let stored = handle.clone();
     tokio::spawn(async move {
         while pending.changed().await.is_ok() {
-            let Some(registry) = pending.borrow_and_update().clone() else {
+            let Some((number, registry)) = pending.borrow_and_update().clone() else {
                 continue;
             };
             if let Err(error) = store.store(&registry).await {
                 let _ = failed.send(error);
                 return;
             }
+            stored.send(Input::RegistryStored(number));
         }
     });
-    Ok((spawn(master, transport, flags, Some(updates)), failure))
+    Ok((handle, failure))
 }
 
 fn spawn(
     master: Master,
     transport: Transport,
     flags: Vec<(String, String)>,
-    registry: Option<watch::Sender<Option<Registry>>>,
+    registry: Option<watch::Sender<Option<(u64, Registry)>>>,
 ) -> MasterHandle {
     let config = master.config().clone();
     let (inputs, receiver) = mpsc::unbounded_channel();
@@ -217,7 +224,7 @@ struct Runtime {
     streams: HashMap<String, Stream>,
     /// Where registry changes go to be persisted (latest wins), if
     /// anywhere.
-    registry: Option<watch::Sender<Option<Registry>>>,
+    registry: Option<watch::Sender<Option<(u64, Registry)>>>,
 }
 
 /// Inputs handled before the effects are carried out and the allocator is
@@ -325,6 +332,7 @@ impl Runtime {
             }
             Input::Read(read) => read(&self.master),
             Input::Weights(weights) => self.master.update_weights(&weights),
+            Input::RegistryStored(number) => self.master.registry_stored(number),
         }
     }
 

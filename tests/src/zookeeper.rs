@@ -187,6 +187,20 @@ impl ZooKeeper {
         format!("zk://{}{path}", self.addr)
     }
 
+    /// Sends `signal` to the server's process (its PID, nothing else):
+    /// `SIGSTOP` makes it unreachable without closing connections.
+    pub fn signal(&self, signal: libc::c_int) {
+        if let Some(child) = &self.child
+            && let Ok(pid) = libc::pid_t::try_from(child.id())
+        {
+            // SAFETY: kill has no memory effects; the pid is our own
+            // child, not yet reaped, so it cannot have been reused.
+            unsafe {
+                libc::kill(pid, signal);
+            }
+        }
+    }
+
     /// Stops the server (SIGKILL by its PID).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -198,6 +212,7 @@ impl ZooKeeper {
 
 impl Drop for ZooKeeper {
     fn drop(&mut self) {
+        self.signal(libc::SIGCONT);
         self.stop();
     }
 }
@@ -266,7 +281,10 @@ impl HaCluster {
 
     /// The root of logs and work directories.
     pub fn root(&self) -> &Path {
-        self.root.as_ref().expect("root lives as long as the cluster").path()
+        self.root
+            .as_ref()
+            .expect("root lives as long as the cluster")
+            .path()
     }
 
     /// Starts master `index` with `flags` and waits until it serves
@@ -421,7 +439,10 @@ impl Drop for HaCluster {
         if std::thread::panicking() {
             eprintln!("{}", self.logs());
             if let Some(root) = self.root.take() {
-                eprintln!("logs and work directories kept in {}", root.keep().display());
+                eprintln!(
+                    "logs and work directories kept in {}",
+                    root.keep().display()
+                );
             }
         }
     }

@@ -21,7 +21,14 @@ fn master(root: &Path, port: u16, work_dir: &Path, run: usize) -> Daemon {
         "--max_agent_ping_timeouts=2".to_string(),
     ];
     let log = root.join(format!("master.{run}.log"));
-    Daemon::spawn("master", "mesos-master", args, addr, Some(work_dir.into()), log)
+    Daemon::spawn(
+        "master",
+        "mesos-master",
+        args,
+        addr,
+        Some(work_dir.into()),
+        log,
+    )
 }
 
 async fn state_until(
@@ -78,6 +85,22 @@ async fn a_restarted_master_remembers_its_agents_and_refuses_a_corrupt_registry(
     wait_healthy(&mut agent).await;
     let state = state_until(&first, "the agent", |s| s["activated_slaves"] == 1).await;
     let agent_id = state["slaves"][0]["id"].as_str().unwrap().to_string();
+    // The agent has its id too (not only the master): it re-registers
+    // under it rather than registering anew.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = http::get(agent.addr, "/state").await
+            && response.json()["id"] == agent_id.as_str()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "agent not registered:\n{}",
+            tail(&agent.log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(work_dir.join("registry.pb").is_file());
     first.stop();
 
@@ -103,10 +126,16 @@ async fn a_restarted_master_remembers_its_agents_and_refuses_a_corrupt_registry(
         if let Err(exit) = third.check_running() {
             break exit;
         }
-        assert!(Instant::now() < deadline, "the master runs on a corrupt registry");
+        assert!(
+            Instant::now() < deadline,
+            "the master runs on a corrupt registry"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(!exit.contains("exit status: 0"), "{exit}");
     assert!(exit.contains("corrupt"), "{exit}");
-    assert_eq!(std::fs::read(work_dir.join("registry.pb")).unwrap(), garbage);
+    assert_eq!(
+        std::fs::read(work_dir.join("registry.pb")).unwrap(),
+        garbage
+    );
 }

@@ -23,11 +23,19 @@ mod tests {
     async fn master_forms() {
         assert_eq!(resolve_master("127.0.0.1:5050").await.unwrap().port(), 5050);
         assert_eq!(
-            resolve_master("master@127.0.0.1:5051").await.unwrap().port(),
+            resolve_master("master@127.0.0.1:5051")
+                .await
+                .unwrap()
+                .port(),
             5051
         );
         assert!(resolve_master("localhost:5050").await.is_ok());
-        assert!(resolve_master("zk://127.0.0.1:2181").await.unwrap_err().contains("'/' is not supported"));
+        assert!(
+            resolve_master("zk://127.0.0.1:2181")
+                .await
+                .unwrap_err()
+                .contains("'/' is not supported")
+        );
         assert!(resolve_master("nonsense").await.is_err());
     }
 }

@@ -114,7 +114,7 @@ async fn follow(
             Err(error) => return ZkError::request(&url.path, error),
         };
         let mut leader = None;
-        for member in super::members(&children) {
+        if let Some(member) = super::members(&children).into_iter().next() {
             let path = format!("{}/{}", url.path, member.name);
             match client.get_data(&path).await {
                 Ok((data, _)) => match super::decode_master_info(&member, &data) {
@@ -127,7 +127,6 @@ async fn follow(
                 Err(zk::Error::NoNode) => {}
                 Err(error) => return ZkError::request(&path, error),
             }
-            break;
         }
         publish(sender, leader, url);
         let event = watcher.changed().await;

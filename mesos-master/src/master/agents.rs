@@ -152,7 +152,7 @@ impl Master {
                     slave_id: agent.id.to_v0(),
                     connection: Some(self.connection()),
                 };
-                self.send_message(from, &reply);
+                self.send_admitted(from, &reply);
                 return;
             }
             // A disconnected agent registering anew lost its state (it
@@ -208,10 +208,10 @@ impl Master {
             slave_id: id.to_v0(),
             connection: Some(self.connection()),
         };
-        self.send_message(from, &reply);
+        self.send_admitted(from, &reply);
         // Health checks start now, as Mesos's observer pings at once: an
         // agent that never answers is gone after the total ping timeout.
-        self.send_message(from, &internal::PingSlaveMessage { connected: true });
+        self.send_admitted(from, &internal::PingSlaveMessage { connected: true });
         self.allocation_pending = true;
     }
 
@@ -324,9 +324,9 @@ impl Master {
             reconciliations: Vec::new(),
             connection: Some(self.connection()),
         };
-        self.send_message(from, &reply);
+        self.send_admitted(from, &reply);
         if admitted {
-            self.send_message(from, &internal::PingSlaveMessage { connected: true });
+            self.send_admitted(from, &internal::PingSlaveMessage { connected: true });
         }
         self.allocation_pending = true;
     }

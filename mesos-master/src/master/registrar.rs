@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use mesos::ids::AgentId;
+use mesos::upid::Upid;
 use mesos::wire::mesos as v0;
 use mesos::wire::mesos::internal::{Registry, registry};
 
@@ -41,6 +42,13 @@ pub struct RegistryState {
     pub stored: Registry,
     /// The registry changed since it was last taken.
     pub dirty: bool,
+    /// Whether replies to admitted agents wait until the registry that
+    /// admits them is stored (a recovered, persisted registry).
+    pub gated: bool,
+    /// How many registries were taken to be stored.
+    pub taken: u64,
+    /// Messages held until registry number `.0` is stored.
+    pub held: Vec<(u64, super::Effect)>,
 }
 
 fn time_info(unix: f64) -> v0::TimeInfo {
@@ -81,6 +89,7 @@ impl Master {
         };
         // The registry names its leader, as Mesos's does.
         state.dirty = true;
+        state.gated = true;
         if !weights.is_empty() {
             self.update_weights(&weights);
         }
@@ -92,12 +101,45 @@ impl Master {
         );
     }
 
-    /// The registry to persist, if it changed since the last call.
-    pub fn take_registry(&mut self) -> Option<Registry> {
+    /// The registry to persist, if it changed since the last call, with
+    /// its number for [`Master::registry_stored`].
+    pub fn take_registry(&mut self) -> Option<(u64, Registry)> {
         if !std::mem::take(&mut self.registry.dirty) {
             return None;
         }
-        Some(self.registry_snapshot())
+        self.registry.taken += 1;
+        Some((self.registry.taken, self.registry_snapshot()))
+    }
+
+    /// Registry number `number` (and so every earlier one) is stored: the
+    /// replies to the agents it admits go out.
+    pub fn registry_stored(&mut self, number: u64) {
+        let held = std::mem::take(&mut self.registry.held);
+        let (ready, waiting): (Vec<_>, Vec<_>) = held.into_iter().partition(|(n, _)| *n <= number);
+        self.registry.held = waiting;
+        self.effects
+            .extend(ready.into_iter().map(|(_, effect)| effect));
+    }
+
+    /// Sends `message` to an agent once the registry as it stands now is
+    /// stored (at once when the registry is not persisted): an agent is
+    /// told it is admitted only when a new leader would know it.
+    pub(super) fn send_admitted<M>(&mut self, to: &Upid, message: &M)
+    where
+        M: prost::Message + prost_reflect::ReflectMessage,
+    {
+        let effect = super::Effect::Send {
+            to: to.clone(),
+            name: message.descriptor().full_name().to_string(),
+            body: bytes::Bytes::from(message.encode_to_vec()),
+        };
+        if self.registry.gated {
+            self.registry.dirty = true;
+            let number = self.registry.taken + 1;
+            self.registry.held.push((number, effect));
+        } else {
+            self.effects.push(effect);
+        }
     }
 
     /// The registry as it stands.

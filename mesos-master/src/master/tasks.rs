@@ -524,11 +524,8 @@ impl Master {
                     now,
                 );
                 if let Some(agent) = &agent_id {
-                    status.unreachable_time = self
-                        .registry
-                        .unreachable
-                        .get(agent)
-                        .map(|u| u.timestamp.clone());
+                    status.unreachable_time =
+                        self.registry.unreachable.get(agent).map(|u| u.timestamp);
                 }
                 statuses.push(status);
             }

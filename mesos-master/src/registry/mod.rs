@@ -43,7 +43,7 @@ pub enum StoreError {
 /// A registry store.
 pub enum Store {
     /// `--registry=in_memory`.
-    InMemory(Option<Registry>),
+    InMemory(Option<Box<Registry>>),
     /// A file under `--work_dir`.
     File(file::FileStore),
     /// ZooKeeper (`--zk`).
@@ -54,7 +54,7 @@ impl Store {
     /// Reads the registry; an empty one if none was ever written.
     pub async fn fetch(&mut self) -> Result<Registry, StoreError> {
         match self {
-            Store::InMemory(registry) => Ok(registry.clone().unwrap_or_default()),
+            Store::InMemory(registry) => Ok(registry.as_deref().cloned().unwrap_or_default()),
             Store::File(store) => store.fetch(),
             Store::ZooKeeper(store) => store.fetch().await,
         }
@@ -64,7 +64,7 @@ impl Store {
     pub async fn store(&mut self, registry: &Registry) -> Result<(), StoreError> {
         match self {
             Store::InMemory(stored) => {
-                *stored = Some(registry.clone());
+                *stored = Some(Box::new(registry.clone()));
                 Ok(())
             }
             Store::File(store) => store.store(registry),
