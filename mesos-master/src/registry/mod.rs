@@ -5,7 +5,7 @@
 //!   with compare-and-set on a small pointer node so that only the
 //!   current leader commits, in chunks so that it may outgrow ZooKeeper's
 //!   1 MB request limit.
-//! - [`file`]: standalone, `<work_dir>/registry.pb`, replaced atomically.
+//! - [`file`](mod@file): standalone, `<work_dir>/registry.pb`, replaced atomically.
 //! - in memory (`--registry=in_memory`): forgotten when the master stops.
 //!
 //! A registry that cannot be read back is an error, never an empty
