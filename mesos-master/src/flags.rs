@@ -447,6 +447,33 @@ mod tests {
     }
 
     #[test]
+    fn high_availability_flags() {
+        let flags = parse(args(&["--work_dir=/w", "--zk=zk://127.0.0.1:2181/mesos"]))
+            .unwrap()
+            .flags;
+        assert!(matches!(flags.validate(), Err(FlagsError::MissingQuorum)));
+        assert_eq!(flags.zk_session_timeout, Duration::from_secs(10));
+        assert_eq!(flags.agent_reregister_timeout, Duration::from_secs(600));
+        let flags = parse(args(&[
+            "--work_dir=/w",
+            "--zk=zk://127.0.0.1:2181/mesos",
+            "--quorum=2",
+            "--zk_session_timeout=4secs",
+            "--slave_reregister_timeout=5secs",
+        ]))
+        .unwrap()
+        .flags;
+        assert!(flags.validate().is_ok());
+        assert_eq!(flags.zk_session_timeout, Duration::from_secs(4));
+        assert_eq!(flags.agent_reregister_timeout, Duration::from_secs(5));
+        // The in-memory registry needs no quorum, as in Mesos.
+        let flags = parse(args(&["--registry=in_memory", "--zk=zk://h:1/m"]))
+            .unwrap()
+            .flags;
+        assert!(flags.validate().is_ok());
+    }
+
+    #[test]
     fn validation_as_mesos() {
         let flags = parse(args(&[])).unwrap().flags;
         assert!(matches!(flags.validate(), Err(FlagsError::MissingWorkDir)));
