@@ -64,6 +64,7 @@ pub async fn run(
         &id,
         Arc::new(Follower {
             leader: detector.subscribe(),
+            own_id: info.id.clone(),
             process_id: id.clone(),
             flags: Arc::new(flags.clone()),
         }),
@@ -168,6 +169,8 @@ async fn drop_messages(mut mailbox: tokio::sync::mpsc::UnboundedReceiver<Event>)
 /// The HTTP side of a master that does not lead.
 struct Follower {
     leader: watch::Receiver<Option<MasterInfo>>,
+    /// Our `MasterInfo.id`: once it leads, requests wait for recovery.
+    own_id: String,
     process_id: String,
     flags: Arc<Vec<(String, String)>>,
 }
@@ -191,6 +194,13 @@ impl Follower {
         let Some(leader) = self.leader.borrow().clone() else {
             return respond(StatusCode::SERVICE_UNAVAILABLE, "No leader elected");
         };
+        if leader.id == self.own_id {
+            // Elected, still recovering the registry.
+            return respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Master has not finished recovery",
+            );
+        }
         let url = request
             .uri()
             .path_and_query()
