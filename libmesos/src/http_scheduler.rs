@@ -43,6 +43,9 @@ pub enum ClientError {
     /// The event stream is malformed.
     #[error("malformed event stream: {0}")]
     Stream(String),
+    /// The master could not be found.
+    #[error("failed to find the master: {0}")]
+    Resolve(String),
 }
 
 async fn connect(master: SocketAddr) -> Result<SendRequest<Full<Bytes>>, ClientError> {
@@ -72,16 +75,80 @@ fn request(master: SocketAddr, call: &Call, stream_id: Option<&str>) -> Request<
         .expect("a request of valid parts")
 }
 
-/// Subscribes with `call` (a `SUBSCRIBE`).
+/// How many `307`s [`subscribe`] follows (a non-leading master points
+/// at the leader).
+const MAX_REDIRECTS: usize = 3;
+
+/// Resolves a master given as `host:port`, `master@host:port`, or
+/// `zk://...` (the leader is looked up in ZooKeeper, waiting up to
+/// `timeout` for one).
+pub async fn resolve_master(
+    master: &str,
+    timeout: std::time::Duration,
+) -> Result<SocketAddr, ClientError> {
+    let master = master.trim();
+    if crate::zk::ZkUrl::is_zk(master) {
+        let url =
+            crate::zk::ZkUrl::parse(master).map_err(|e| ClientError::Resolve(e.to_string()))?;
+        let info = crate::zk::detector::detect_once(&url, timeout)
+            .await
+            .map_err(ClientError::Resolve)?;
+        return crate::zk::master_upid(&info)
+            .map(|pid| pid.address)
+            .ok_or_else(|| ClientError::Resolve(format!("the leader at {url} has no address")));
+    }
+    let address = master.rsplit_once('@').map(|(_, a)| a).unwrap_or(master);
+    resolve(address)
+}
+
+/// `host:port` to an address, IPv4 first (masters listen on IPv4).
+fn resolve(address: &str) -> Result<SocketAddr, ClientError> {
+    use std::net::ToSocketAddrs as _;
+    let addresses: Vec<SocketAddr> = address
+        .to_socket_addrs()
+        .map_err(|e| ClientError::Resolve(format!("failed to resolve '{address}': {e}")))?
+        .collect();
+    addresses
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addresses.first())
+        .copied()
+        .ok_or_else(|| ClientError::Resolve(format!("failed to resolve '{address}'")))
+}
+
+/// Subscribes with `call` (a `SUBSCRIBE`), following redirects from
+/// non-leading masters.
 pub async fn subscribe(
     master: SocketAddr,
     call: &Call,
 ) -> Result<(Scheduler, Events), ClientError> {
-    let mut sender = connect(master).await?;
-    let response = sender
-        .send_request(request(master, call, None))
-        .await
-        .map_err(|e| ClientError::Http(e.to_string()))?;
+    let mut master = master;
+    let mut redirects = 0;
+    let (sender, response) = loop {
+        let mut sender = connect(master).await?;
+        let response = sender
+            .send_request(request(master, call, None))
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        if response.status() != StatusCode::TEMPORARY_REDIRECT || redirects == MAX_REDIRECTS {
+            break (sender, response);
+        }
+        redirects += 1;
+        // Location: //host:port/api/v1/scheduler
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let authority = location
+            .trim_start_matches("http:")
+            .trim_start_matches("https:")
+            .trim_start_matches("//");
+        let authority = authority.split('/').next().unwrap_or_default();
+        tracing::info!("Redirected by {master} to the leading master at {authority}");
+        master = resolve(authority)?;
+    };
     if response.status() != StatusCode::OK {
         let status = response.status();
         let body = response

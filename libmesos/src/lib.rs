@@ -14,6 +14,7 @@
 //!   severity, `--logging_level`, `--quiet`, `GLOG_v`).
 //! - [`process`]: the libprocess transport (messages over HTTP/1.1).
 //! - [`upid`]: libprocess process addresses (`id@ip:port`).
+//! - [`zk`]: ZooKeeper: `zk://` URLs, leader election and detection.
 //!
 //! ```
 //! use mesos::wire::mesos::v1::FrameworkInfo;
@@ -33,3 +34,4 @@ pub mod process;
 pub mod resources;
 pub mod upid;
 pub mod wire;
+pub mod zk;

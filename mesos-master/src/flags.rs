@@ -42,7 +42,7 @@ pub struct MasterFlags {
     /// Where the master keeps its registry (required with --registry=replicated_log).
     #[arg(long)]
     pub work_dir: Option<String>,
-    /// Where the registry lives: `replicated_log` (a file under --work_dir without --zk) or `in_memory`.
+    /// Where the registry lives: `replicated_log` (in ZooKeeper with --zk, else the file registry.pb under --work_dir) or `in_memory`.
     #[arg(long, default_value = "replicated_log")]
     pub registry: String,
     /// ZooKeeper URL for leader election (`zk://host:port/path`).
@@ -54,6 +54,10 @@ pub struct MasterFlags {
     /// ZooKeeper session timeout.
     #[arg(long, default_value = "10secs", value_parser = parse_duration)]
     pub zk_session_timeout: Duration,
+    /// How long agents admitted before a failover (or restart) have to
+    /// re-register before they are marked unreachable.
+    #[arg(long, alias = "slave_reregister_timeout", default_value = "10mins", value_parser = parse_duration)]
+    pub agent_reregister_timeout: Duration,
     /// Human readable cluster name, shown in the WebUI and /state.
     #[arg(long)]
     pub cluster: Option<String>,
@@ -142,7 +146,6 @@ unimplemented_flags!(
     registry_fetch_timeout,
     registry_store_timeout,
     log_auto_initialize,
-    agent_reregister_timeout = "slave_reregister_timeout",
     recovery_agent_removal_limit = "recovery_slave_removal_limit",
     agent_removal_rate_limit = "slave_removal_rate_limit",
     whitelist,
@@ -293,14 +296,12 @@ impl MasterFlags {
                 format!("Flag --{name}={value} is accepted for compatibility but not implemented yet; it has no effect")
             })
             .collect();
-        if self.zk.is_some() {
+        if self.zk.is_some() && self.registry == "replicated_log" {
             warnings.push(
-                "Flag --zk is not implemented yet: this master runs standalone and leads on its own"
+                "The replicated log is not used: with --zk the registry is kept in ZooKeeper \
+                 under the --zk path (--quorum is checked but has no further effect)"
                     .into(),
             );
-        }
-        if self.registry == "replicated_log" {
-            warnings.push("The registry is not persisted yet: agents re-register after a master restart and are admitted again".into());
         }
         if self.webui_dir.is_some() {
             warnings.push("Flag --webui_dir is not implemented yet: there is no WebUI".into());
@@ -441,6 +442,33 @@ mod tests {
         );
         assert!(parse(args(&["--no_such_flag=1"])).is_err());
         assert!(parse(args(&["--allocation_interval=soon"])).is_err());
+    }
+
+    #[test]
+    fn high_availability_flags() {
+        let flags = parse(args(&["--work_dir=/w", "--zk=zk://127.0.0.1:2181/mesos"]))
+            .unwrap()
+            .flags;
+        assert!(matches!(flags.validate(), Err(FlagsError::MissingQuorum)));
+        assert_eq!(flags.zk_session_timeout, Duration::from_secs(10));
+        assert_eq!(flags.agent_reregister_timeout, Duration::from_secs(600));
+        let flags = parse(args(&[
+            "--work_dir=/w",
+            "--zk=zk://127.0.0.1:2181/mesos",
+            "--quorum=2",
+            "--zk_session_timeout=4secs",
+            "--slave_reregister_timeout=5secs",
+        ]))
+        .unwrap()
+        .flags;
+        assert!(flags.validate().is_ok());
+        assert_eq!(flags.zk_session_timeout, Duration::from_secs(4));
+        assert_eq!(flags.agent_reregister_timeout, Duration::from_secs(5));
+        // The in-memory registry needs no quorum, as in Mesos.
+        let flags = parse(args(&["--registry=in_memory", "--zk=zk://h:1/m"]))
+            .unwrap()
+            .flags;
+        assert!(flags.validate().is_ok());
     }
 
     #[test]

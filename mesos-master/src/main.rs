@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use mesos::process::{BindConfig, Transport};
-use mesos_master::{flags, runtime};
+use mesos_master::registry::{Store, file::FileStore};
+use mesos_master::{flags, ha, runtime};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -64,11 +65,80 @@ async fn main() -> ExitCode {
         config.hostname,
         transport.address()
     );
-    let handle = runtime::start(config, transport, parsed.effective);
-    if let Err(error) = flags.weights().map(|w| handle.set_weights(w)) {
-        tracing::warn!("{error}");
+    let weights = match flags.weights() {
+        Ok(weights) => weights,
+        Err(error) => {
+            tracing::warn!("{error}");
+            Vec::new()
+        }
+    };
+    let persistent = flags.registry == "replicated_log";
+    if let Some(zk) = &flags.zk {
+        let url = match mesos::zk::ZkUrl::parse(zk) {
+            Ok(url) => url,
+            Err(error) => {
+                eprintln!("Failed to parse --zk: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let ha = ha::HaConfig {
+            url,
+            session_timeout: flags.zk_session_timeout,
+            persistent_registry: persistent,
+            reregister_timeout: flags.agent_reregister_timeout,
+            weights,
+        };
+        return match ha::run(
+            config,
+            transport,
+            parsed.effective,
+            ha,
+            wait_for_termination(),
+        )
+        .await
+        {
+            Ok(()) => {
+                tracing::info!("Master terminating");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                tracing::error!("{error}");
+                ExitCode::FAILURE
+            }
+        };
     }
-    wait_for_termination().await;
+    // Standalone: this master leads on its own.
+    let store = match (&flags.work_dir, persistent) {
+        (Some(work_dir), true) => Store::File(FileStore::new(std::path::Path::new(work_dir))),
+        _ => Store::InMemory(None),
+    };
+    let location = store.location();
+    let persistence = runtime::Persistence {
+        store,
+        reregister_timeout: flags.agent_reregister_timeout,
+    };
+    let (handle, failure) =
+        match runtime::start_leading(config, transport, parsed.effective, persistence).await {
+            Ok(started) => started,
+            Err(error) => {
+                tracing::error!(
+                    "Refusing to start: failed to recover the registry from {location}: {error}; \
+                     nothing was written, inspect or remove the registry by hand"
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+    if !weights.is_empty() {
+        handle.set_weights(weights);
+    }
+    tokio::select! {
+        () = wait_for_termination() => {}
+        failure = failure => {
+            let reason = failure.map(|e| e.to_string()).unwrap_or_else(|_| "the registrar stopped".into());
+            tracing::error!("Registrar failed: {reason}... committing suicide!");
+            return ExitCode::FAILURE;
+        }
+    }
     tracing::info!("Master terminating");
     ExitCode::SUCCESS
 }

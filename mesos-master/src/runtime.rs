@@ -10,13 +10,15 @@ use bytes::Bytes;
 use mesos::ids::FrameworkId;
 use mesos::process::{BodySender, Event as ProcessEvent, Transport};
 use mesos::upid::Upid;
+use mesos::wire::mesos::internal::Registry;
 use mesos::wire::mesos::scheduler;
 use prost::Message as _;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::master::{
     CallError, Effect, FrameworkLink, HEARTBEAT_INTERVAL, Master, MasterConfig, Now,
 };
+use crate::registry::{Store, StoreError};
 
 /// How an HTTP framework wants its events encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +62,8 @@ pub(crate) enum Input {
     Read(Box<dyn FnOnce(&Master) + Send>),
     /// Take a metrics snapshot.
     Metrics(oneshot::Sender<Vec<(String, f64)>>),
+    /// The registry with this number is stored.
+    RegistryStored(u64),
 }
 
 /// A handle on a running master: how the HTTP API reaches it.
@@ -129,12 +133,73 @@ pub fn now() -> Now {
 }
 
 /// Starts the master on `transport`: process `master`, its HTTP endpoints,
-/// and the delegate for unprefixed paths.
+/// and the delegate for unprefixed paths. Its registry is not persisted.
 pub fn start(
     config: MasterConfig,
     transport: Transport,
     flags: Vec<(String, String)>,
 ) -> MasterHandle {
+    let master = Master::new(config, now());
+    spawn(master, transport, flags, None)
+}
+
+/// A leading master's registry: where it is stored, and how long the
+/// agents it lists have to re-register.
+pub struct Persistence {
+    /// The store.
+    pub store: Store,
+    /// `--agent_reregister_timeout`.
+    pub reregister_timeout: Duration,
+}
+
+/// Starts a master that leads with a persisted registry: the registry is
+/// recovered first (a master that cannot read it does not start), then
+/// every change is written back. The returned receiver yields the error
+/// if a write fails; the master must then stop, as Mesos's does.
+pub async fn start_leading(
+    config: MasterConfig,
+    transport: Transport,
+    flags: Vec<(String, String)>,
+    mut persistence: Persistence,
+) -> Result<(MasterHandle, oneshot::Receiver<StoreError>), StoreError> {
+    let location = persistence.store.location();
+    let registry = persistence.store.fetch().await?;
+    tracing::info!("Recovered the registry from {location}");
+    let mut master = Master::new(config, now());
+    master.recover(registry, persistence.reregister_timeout, now());
+    // The first write names this master as the leader; it fails if
+    // another master wrote since we read.
+    if let Some((number, first)) = master.take_registry() {
+        persistence.store.store(&first).await?;
+        master.registry_stored(number);
+    }
+    let (updates, mut pending) = watch::channel(None::<(u64, Registry)>);
+    let (failed, failure) = oneshot::channel();
+    let mut store = persistence.store;
+    let handle = spawn(master, transport, flags, Some(updates));
+    let stored = handle.clone();
+    tokio::spawn(async move {
+        while pending.changed().await.is_ok() {
+            let Some((number, registry)) = pending.borrow_and_update().clone() else {
+                continue;
+            };
+            if let Err(error) = store.store(&registry).await {
+                let _ = failed.send(error);
+                return;
+            }
+            stored.send(Input::RegistryStored(number));
+        }
+    });
+    Ok((handle, failure))
+}
+
+fn spawn(
+    master: Master,
+    transport: Transport,
+    flags: Vec<(String, String)>,
+    registry: Option<watch::Sender<Option<(u64, Registry)>>>,
+) -> MasterHandle {
+    let config = master.config().clone();
     let (inputs, receiver) = mpsc::unbounded_channel();
     let handle = MasterHandle {
         inputs: inputs.clone(),
@@ -154,13 +219,14 @@ pub fn start(
         .allocation_interval
         .min(crate::master::HOUSEKEEPING_INTERVAL);
     let runtime = Runtime {
-        master: Master::new(config, now()),
+        master,
         transport,
         inputs,
         streams: HashMap::new(),
         started: now().instant,
         allocation_run: mesos::metrics::Timer::default(),
         queued: (0, 0),
+        registry,
     };
     tokio::spawn(runtime.run(mailbox, receiver, tick));
     handle
@@ -187,6 +253,9 @@ struct Runtime {
     allocation_run: mesos::metrics::Timer,
     /// Messages and requests waiting, as of the last batch.
     queued: (usize, usize),
+    /// Where registry changes go to be persisted (latest wins), if
+    /// anywhere.
+    registry: Option<watch::Sender<Option<(u64, Registry)>>>,
 }
 
 /// Inputs handled before the effects are carried out and the allocator is
@@ -329,6 +398,7 @@ impl Runtime {
                 let _ = reply.send(self.metrics());
             }
             Input::Weights(weights) => self.master.update_weights(&weights),
+            Input::RegistryStored(number) => self.master.registry_stored(number),
         }
     }
 
@@ -397,6 +467,11 @@ impl Runtime {
     }
 
     fn perform(&mut self) {
+        if let Some(updates) = &self.registry
+            && let Some(registry) = self.master.take_registry()
+        {
+            let _ = updates.send(Some(registry));
+        }
         let from = self.transport.upid(&self.master.config().pid.id);
         for effect in self.master.take_effects() {
             match effect {

@@ -42,9 +42,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     about = "The Mesos agent: registers with a master and runs its tasks"
 )]
 pub struct AgentFlags {
-    /// May be one of: `host:port`, `master@host:port`, or
-    /// `file:///path/to/file` holding one of those. (ZooKeeper `zk://`
-    /// detection is not supported yet.)
+    /// May be one of: `host:port`, `master@host:port`,
+    /// `zk://host1:port1,host2:port2,.../path` (the leader is detected in
+    /// ZooKeeper), `zk://username:password@host1:port1,.../path`, or
+    /// `file:///path/to/file` holding one of those.
     #[arg(long, env = "MESOS_MASTER", value_parser = value_or_file)]
     pub master: Option<String>,
 
@@ -102,6 +103,10 @@ pub struct AgentFlags {
     /// retries double it, up to 1 minute.
     #[arg(long, env = "MESOS_REGISTRATION_BACKOFF_FACTOR", default_value = "1secs", value_parser = parse_duration)]
     pub registration_backoff_factor: Duration,
+
+    /// ZooKeeper session timeout, for master detection with `--master=zk://`.
+    #[arg(long, env = "MESOS_ZK_SESSION_TIMEOUT", default_value = "10secs", value_parser = parse_duration)]
+    pub zk_session_timeout: Duration,
 
     /// Role of resources that name none in --resources, and of detected
     /// resources.
@@ -349,7 +354,12 @@ impl AgentFlags {
             map.insert(name.to_string(), value);
         };
         if let Some(v) = &self.master {
-            put("master", v.clone());
+            // No password in /flags.
+            let shown = match mesos::zk::ZkUrl::parse(v) {
+                Ok(url) => url.to_string(),
+                Err(_) => v.clone(),
+            };
+            put("master", shown);
         }
         if let Some(v) = self.ip {
             put("ip", v.to_string());
@@ -389,6 +399,10 @@ impl AgentFlags {
         put(
             "registration_backoff_factor",
             mesos::flags::format_duration(self.registration_backoff_factor),
+        );
+        put(
+            "zk_session_timeout",
+            mesos::flags::format_duration(self.zk_session_timeout),
         );
         put("default_role", self.default_role.clone());
         put("isolation", self.isolation.clone());
@@ -444,7 +458,15 @@ impl AgentFlags {
         let Some(master) = &self.master else {
             bail!("--master is required (host:port of the leading master)");
         };
-        let master = parse_master(master)?;
+        let (master, zk) = if master.trim().starts_with("zk://") {
+            let url =
+                mesos::zk::ZkUrl::parse(master).map_err(|e| anyhow::anyhow!("--master: {e}"))?;
+            // Replaced by the detected leader before any registration.
+            let placeholder = Upid::new("master", SocketAddr::from(([127, 0, 0, 1], 0)));
+            (placeholder, Some((url, self.zk_session_timeout)))
+        } else {
+            (parse_master(master)?, None)
+        };
         let Some(work_dir) = self.work_dir.clone() else {
             bail!("--work_dir is required");
         };
@@ -479,6 +501,7 @@ impl AgentFlags {
             None => None,
         };
         let mut config = AgentConfig::new(master, work_dir, total);
+        config.master_zk = zk;
         if let Some(hostname) = &self.hostname {
             config.hostname = hostname.clone();
         }
@@ -703,8 +726,6 @@ mod tests {
         let pid = parse_master("master@10.0.0.1:5050").unwrap();
         assert_eq!(pid.to_string(), "master@10.0.0.1:5050");
         assert_eq!(parse_master("localhost:5050").unwrap().address.port(), 5050);
-        let err = parse_master("zk://zk1:2181/mesos").unwrap_err().to_string();
-        assert!(err.contains("not supported"), "{err}");
         assert!(parse_master("nonsense").is_err());
     }
 

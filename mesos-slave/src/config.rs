@@ -19,6 +19,9 @@ pub const DEFAULT_PROCESS_ID: &str = "slave(1)";
 pub struct AgentConfig {
     /// The master to register with (standalone detection: fixed address).
     pub master: Upid,
+    /// `--master=zk://...`: the leader is detected in ZooKeeper (with this
+    /// session timeout) and `master` is only a placeholder until then.
+    pub master_zk: Option<(mesos::zk::ZkUrl, Duration)>,
     /// The hostname reported to the master.
     pub hostname: String,
     /// Where sandboxes live (`--work_dir`).
@@ -71,6 +74,7 @@ impl AgentConfig {
     pub fn new(master: Upid, work_dir: PathBuf, resources: Vec<v0::Resource>) -> AgentConfig {
         AgentConfig {
             master,
+            master_zk: None,
             hostname: mesos::process::hostname(),
             work_dir,
             resources,

@@ -12,6 +12,8 @@
 //!   read their JSON summaries, signal them.
 //! - [`pymesos`], [`pesos`], [`libmesos`]: where each client is and how to
 //!   run its framework script.
+//! - [`zookeeper`]: a real ZooKeeper server, and masters and agents that
+//!   find each other through it ([`zookeeper::HaCluster`]).
 //! - [`binary`]: the workspace's binaries, found beside the test executable
 //!   (build them first with `cargo build --workspace --bins`).
 //! - `src/bin/libprocess-test-executor.rs`: a custom executor speaking the
@@ -32,6 +34,7 @@ pub mod http;
 pub mod libmesos;
 pub mod pesos;
 pub mod pymesos;
+pub mod zookeeper;
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -47,7 +50,7 @@ use tempfile::TempDir;
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often a wait re-checks its condition.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The resources each agent offers.
 pub const AGENT_RESOURCES: &str = "cpus:2;mem:1024;disk:1000;ports:[31000-32000]";
@@ -141,7 +144,8 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    fn spawn(
+    /// Starts `binary` with `args`, its output going to `log`.
+    pub fn spawn(
         name: &str,
         binary: &str,
         args: Vec<String>,

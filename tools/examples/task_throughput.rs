@@ -74,7 +74,7 @@ fn memory(pid: u32) -> Option<(u64, u64)> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), String> {
     let flags = Flags::parse();
-    let master = mesos_tools::resolve_master(&flags.master)?;
+    let master = mesos_tools::resolve_master(&flags.master).await?;
     let subscribe = scheduler::Call {
         r#type: Some(call::Type::Subscribe as i32),
         subscribe: Some(call::Subscribe {

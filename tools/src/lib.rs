@@ -1,43 +1,41 @@
 //! `mesos-local` (a master and agents in one process, the embedded
 //! single-node cluster) and `mesos-execute` (run one task from the shell).
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
+use std::time::Duration;
 
-/// Resolves a `--master` value: `HOST:PORT` or `master@IP:PORT`.
-/// ZooKeeper URLs are refused with a clear message until master
-/// detection through ZooKeeper exists.
-pub fn resolve_master(master: &str) -> Result<SocketAddr, String> {
-    let master = master.trim();
-    if master.starts_with("zk://") {
-        return Err(format!(
-            "Failed to detect a master from '{master}': ZooKeeper detection is not implemented yet; give HOST:PORT"
-        ));
-    }
-    let address = master.rsplit_once('@').map(|(_, a)| a).unwrap_or(master);
-    address
-        .to_socket_addrs()
-        .map_err(|e| format!("Failed to resolve master '{master}': {e}"))?
-        .next()
-        .ok_or_else(|| format!("Failed to resolve master '{master}'"))
+/// How long the tools wait for ZooKeeper to name a leader.
+pub const DETECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Resolves a `--master` value: `HOST:PORT`, `master@IP:PORT`, or
+/// `zk://host:port,.../path` (the leader is detected in ZooKeeper).
+pub async fn resolve_master(master: &str) -> Result<SocketAddr, String> {
+    mesos::http_scheduler::resolve_master(master, DETECTION_TIMEOUT)
+        .await
+        .map_err(|e| format!("Failed to resolve master '{}': {e}", master.trim()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn master_forms() {
-        assert_eq!(resolve_master("127.0.0.1:5050").unwrap().port(), 5050);
+    #[tokio::test]
+    async fn master_forms() {
+        assert_eq!(resolve_master("127.0.0.1:5050").await.unwrap().port(), 5050);
         assert_eq!(
-            resolve_master("master@127.0.0.1:5051").unwrap().port(),
+            resolve_master("master@127.0.0.1:5051")
+                .await
+                .unwrap()
+                .port(),
             5051
         );
-        assert!(resolve_master("localhost:5050").is_ok());
+        assert!(resolve_master("localhost:5050").await.is_ok());
         assert!(
-            resolve_master("zk://127.0.0.1:2181/mesos")
+            resolve_master("zk://127.0.0.1:2181")
+                .await
                 .unwrap_err()
-                .contains("ZooKeeper")
+                .contains("'/' is not supported")
         );
-        assert!(resolve_master("nonsense").is_err());
+        assert!(resolve_master("nonsense").await.is_err());
     }
 }

@@ -26,7 +26,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "/maintenance/status",
     "/machine/down",
     "/machine/up",
-    "/redirect",
 ];
 
 /// Routes requests for process `master` (and, as its delegate, unprefixed
@@ -83,6 +82,18 @@ async fn route(master: MasterHandle, request: Request<Incoming>, path: String) -
     let query = request.uri().query().unwrap_or("").to_string();
     match path {
         "/health" => respond(StatusCode::OK, ""),
+        "/redirect" => {
+            let url = request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default();
+            let id = master.pid.id.clone();
+            match master.read(|m| m.info()).await {
+                Some(info) => crate::ha::redirect(&info, &id, &url),
+                None => unavailable(),
+            }
+        }
         "/version" => json(&state::version(), &query),
         "/flags" => json(&state::flags(&master.flags), &query),
         "/state" | "/state.json" => {

@@ -155,7 +155,7 @@ impl Master {
                     slave_id: agent.id.to_v0(),
                     connection: Some(self.connection()),
                 };
-                self.send_message(from, &reply);
+                self.send_admitted(from, &reply);
                 return;
             }
             // A disconnected agent registering anew lost its state (it
@@ -206,15 +206,16 @@ impl Master {
         self.agents.insert(id.clone(), agent);
         self.metrics.bump("slave_registrations");
         self.allocator.add_agent(id.clone(), total, HashMap::new());
+        self.registry_admitted(&id);
         self.effects.push(super::Effect::Link { to: from.clone() });
         let reply = internal::SlaveRegisteredMessage {
             slave_id: id.to_v0(),
             connection: Some(self.connection()),
         };
-        self.send_message(from, &reply);
+        self.send_admitted(from, &reply);
         // Health checks start now, as Mesos's observer pings at once: an
         // agent that never answers is gone after the total ping timeout.
-        self.send_message(from, &internal::PingSlaveMessage { connected: true });
+        self.send_admitted(from, &internal::PingSlaveMessage { connected: true });
         self.allocation_pending = true;
     }
 
@@ -230,6 +231,16 @@ impl Master {
             return;
         };
         let id = AgentId::from(&wire_id);
+        if self.is_gone(&id) {
+            tracing::warn!(agent_id = %id, "Refusing re-registration of agent {id} at {from}: it was marked gone");
+            self.send_message(
+                from,
+                &internal::ShutdownMessage {
+                    message: Some("Agent has been marked gone".into()),
+                },
+            );
+            return;
+        }
         let total = match Resources::from_wire(&message.slave.resources) {
             Ok(total) => total,
             Err(error) => {
@@ -312,15 +323,16 @@ impl Master {
             }
             self.allocator.add_agent(id.clone(), total, used);
         }
+        self.registry_admitted(&id);
         self.effects.push(super::Effect::Link { to: from.clone() });
         let reply = internal::SlaveReregisteredMessage {
             slave_id: id.to_v0(),
             reconciliations: Vec::new(),
             connection: Some(self.connection()),
         };
-        self.send_message(from, &reply);
+        self.send_admitted(from, &reply);
         if admitted {
-            self.send_message(from, &internal::PingSlaveMessage { connected: true });
+            self.send_admitted(from, &internal::PingSlaveMessage { connected: true });
         }
         self.allocation_pending = true;
     }
@@ -538,6 +550,7 @@ impl Master {
         self.rescind_agent_offers(id, now);
         let agent = self.agents.remove(id)?;
         tracing::info!(agent_id = %id, "Removing agent: {message}");
+        self.registry_removed(id, unreachable, now);
         self.allocator.remove_agent(id);
         let mut tasks: Vec<_> = agent.tasks.iter().cloned().collect();
         tasks.sort();

@@ -28,6 +28,7 @@ mod frameworks;
 mod libprocess;
 mod metrics;
 mod offers;
+mod registrar;
 mod tasks;
 
 use std::collections::{HashMap, VecDeque};
@@ -45,6 +46,7 @@ pub use agents::Agent;
 pub use frameworks::{Framework, FrameworkLink};
 pub use metrics::Metrics;
 pub use offers::Offer;
+pub use registrar::RegistryState;
 
 /// The master's version, reported everywhere Mesos reports it.
 pub const VERSION: &str = "1.11.0";
@@ -175,6 +177,9 @@ pub struct Master {
     elected_time: f64,
     /// Counters.
     metrics: Metrics,
+    /// Recovered, unreachable and gone agents, and the stored registry
+    /// data.
+    registry: RegistryState,
 }
 
 impl Master {
@@ -198,6 +203,7 @@ impl Master {
             start_time: now.unix,
             elected_time: now.unix,
             metrics: Metrics::default(),
+            registry: RegistryState::default(),
         }
     }
 
@@ -217,6 +223,7 @@ impl Master {
             self.expire_offers(now);
             self.check_agents(now);
             self.expire_frameworks(now);
+            self.expire_recovered(now);
         }
         let due = match self.last_allocation {
             None => true,
@@ -243,30 +250,7 @@ impl Master {
 
     /// The master's `MasterInfo`.
     pub fn info(&self) -> v0::MasterInfo {
-        let address = self.config.pid.address;
-        let ip = match address.ip() {
-            // MasterInfo.ip is the IPv4 address in network order read as
-            // a little-endian integer (127.0.0.1 is 16777343).
-            std::net::IpAddr::V4(v4) => u32::from_le_bytes(v4.octets()),
-            std::net::IpAddr::V6(_) => 0,
-        };
-        v0::MasterInfo {
-            id: self.config.id.clone(),
-            ip,
-            port: u32::from(address.port()),
-            pid: Some(self.config.pid.to_string()),
-            hostname: Some(self.config.hostname.clone()),
-            version: Some(VERSION.to_string()),
-            address: Some(v0::Address {
-                hostname: Some(self.config.hostname.clone()),
-                ip: Some(address.ip().to_string()),
-                port: i32::from(address.port()),
-            }),
-            domain: None,
-            capabilities: vec![v0::master_info::Capability {
-                r#type: Some(v0::master_info::capability::Type::AgentUpdate as i32),
-            }],
-        }
+        master_info(&self.config)
     }
 
     /// The configuration the master runs with.
@@ -351,6 +335,35 @@ impl Master {
             link: link.clone(),
             event: Box::new(event),
         });
+    }
+}
+
+/// The `MasterInfo` of a master configured with `config`: what it
+/// writes into ZooKeeper and reports as `leader_info`.
+pub fn master_info(config: &MasterConfig) -> v0::MasterInfo {
+    let address = config.pid.address;
+    let ip = match address.ip() {
+        // MasterInfo.ip is the IPv4 address in network order read as
+        // a little-endian integer (127.0.0.1 is 16777343).
+        std::net::IpAddr::V4(v4) => u32::from_le_bytes(v4.octets()),
+        std::net::IpAddr::V6(_) => 0,
+    };
+    v0::MasterInfo {
+        id: config.id.clone(),
+        ip,
+        port: u32::from(address.port()),
+        pid: Some(config.pid.to_string()),
+        hostname: Some(config.hostname.clone()),
+        version: Some(VERSION.to_string()),
+        address: Some(v0::Address {
+            hostname: Some(config.hostname.clone()),
+            ip: Some(address.ip().to_string()),
+            port: i32::from(address.port()),
+        }),
+        domain: None,
+        capabilities: vec![v0::master_info::Capability {
+            r#type: Some(v0::master_info::capability::Type::AgentUpdate as i32),
+        }],
     }
 }
 

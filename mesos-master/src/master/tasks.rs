@@ -507,7 +507,28 @@ impl Master {
                     statuses.push(self.latest_status(entry, now));
                     continue;
                 }
+                // A recovered agent that has yet to re-register will
+                // say; Mesos answers nothing until then.
+                if agent_id.as_ref().is_some_and(|a| self.is_recovered(a)) {
+                    continue;
+                }
                 let (state, message) = match &agent_id {
+                    Some(agent) if self.is_unreachable(agent) => (
+                        if partition_aware {
+                            v0::TaskState::TaskUnreachable
+                        } else {
+                            v0::TaskState::TaskLost
+                        },
+                        "Reconciliation: Task is unreachable",
+                    ),
+                    Some(agent) if self.is_gone(agent) => (
+                        if partition_aware {
+                            v0::TaskState::TaskGoneByOperator
+                        } else {
+                            v0::TaskState::TaskLost
+                        },
+                        "Reconciliation: Task is gone",
+                    ),
                     Some(agent) if self.agents.contains_key(agent) => (
                         if partition_aware {
                             v0::TaskState::TaskGone
@@ -525,7 +546,7 @@ impl Master {
                         "Reconciliation: Task is unknown",
                     ),
                 };
-                statuses.push(self.master_status(
+                let mut status = self.master_status(
                     framework_id,
                     &task_id,
                     agent_id.as_ref(),
@@ -533,7 +554,12 @@ impl Master {
                     Reason::Reconciliation,
                     message,
                     now,
-                ));
+                );
+                if let Some(agent) = &agent_id {
+                    status.unreachable_time =
+                        self.registry.unreachable.get(agent).map(|u| u.timestamp);
+                }
+                statuses.push(status);
             }
         }
         for status in statuses {

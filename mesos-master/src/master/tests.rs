@@ -2421,3 +2421,130 @@ fn a_driver_framework_and_an_http_framework_share_agents_by_drf() {
     assert_ne!(agents[0], agents[1]);
     assert!(agents.contains(&first.id) && agents.contains(&second.id));
 }
+
+fn recovered_slave(id: &str, hostname: &str) -> internal::registry::Slave {
+    internal::registry::Slave {
+        info: v0::SlaveInfo {
+            hostname: hostname.into(),
+            port: Some(5051),
+            resources: res("cpus:1;mem:64").to_wire(),
+            id: Some(v0::SlaveId { value: id.into() }),
+            ..Default::default()
+        },
+        drain_info: None,
+        deactivated: None,
+    }
+}
+
+/// Recovers `registry` and stores the recovery's own write.
+fn recover(h: &mut Harness, registry: internal::Registry, timeout: Duration) {
+    let now = h.now();
+    h.master.recover(registry, timeout, now);
+    let (number, written) = h.master.take_registry().expect("recovery writes");
+    assert_eq!(
+        written.master.map(|m| m.info.id),
+        Some("M".to_string()),
+        "the registry names its leader"
+    );
+    h.master.registry_stored(number);
+}
+
+#[test]
+fn an_admitted_agent_hears_of_it_once_the_registry_is_stored() {
+    let mut h = Harness::new();
+    recover(&mut h, internal::Registry::default(), secs(600));
+    let pid = Upid::new("slave(1)", SocketAddr::from(([10, 0, 0, 9], 5051)));
+    h.receive(&pid, &register_message("a.example", "cpus:1;mem:64"));
+    let effects = h.effects();
+    assert!(
+        effects
+            .messages_to::<internal::SlaveRegisteredMessage>(&pid)
+            .is_empty(),
+        "no reply before the registry is stored: {effects:?}"
+    );
+    // A retry does not get ahead of the write either.
+    h.receive(&pid, &register_message("a.example", "cpus:1;mem:64"));
+    assert!(
+        h.effects()
+            .messages_to::<internal::SlaveRegisteredMessage>(&pid)
+            .is_empty()
+    );
+    let (number, registry) = h.master.take_registry().expect("the admission is stored");
+    let slaves = registry.slaves.expect("admitted agents").slaves;
+    assert_eq!(slaves.len(), 1);
+    assert_eq!(slaves[0].info.hostname, "a.example");
+    h.master.registry_stored(number);
+    let effects = h.effects();
+    let replies = effects.messages_to::<internal::SlaveRegisteredMessage>(&pid);
+    assert_eq!(replies.len(), 2, "{effects:?}");
+    assert_eq!(Some(&replies[0].slave_id), slaves[0].info.id.as_ref());
+}
+
+#[test]
+fn recovered_agents_come_back_or_turn_unreachable() {
+    let mut h = Harness::new();
+    let registry = internal::Registry {
+        slaves: Some(internal::registry::Slaves {
+            slaves: vec![
+                recovered_slave("OLD-S0", "lost.example"),
+                recovered_slave("OLD-S1", "back.example"),
+            ],
+        }),
+        weights: vec![internal::registry::Weight {
+            info: v0::WeightInfo {
+                weight: 2.0,
+                role: Some("web".into()),
+            },
+        }],
+        ..Default::default()
+    };
+    recover(&mut h, registry, secs(10));
+    assert_eq!(h.master.recovered_agents().count(), 2);
+    let aware = h.subscribe(partition_aware("aware"));
+    let plain = h.subscribe(framework_info("plain"));
+    let lost = AgentId::new("OLD-S0");
+    // Still expected: reconciliation waits for the agent.
+    assert!(h.reconcile(&aware, vec![("t", Some(&lost))]).is_empty());
+
+    // One agent re-registers in time and is admitted under its id.
+    let pid = Upid::new("slave(1)", SocketAddr::from(([10, 0, 0, 2], 5051)));
+    let reregister = internal::ReregisterSlaveMessage {
+        slave: recovered_slave("OLD-S1", "back.example").info,
+        version: Some(VERSION.into()),
+        ..Default::default()
+    };
+    h.receive(&pid, &reregister);
+    let (number, _) = h.master.take_registry().expect("re-admission is stored");
+    h.master.registry_stored(number);
+    let replies = h
+        .effects()
+        .messages_to::<internal::SlaveReregisteredMessage>(&pid);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].slave_id.value, "OLD-S1");
+
+    // The other does not: unreachable after the timeout, since then.
+    h.advance(secs(11));
+    assert!(h.master.is_unreachable(&lost));
+    assert_eq!(h.master.recovered_agents().count(), 0);
+    let (_, registry) = h.master.take_registry().expect("unreachable is stored");
+    let unreachable = registry.unreachable.expect("unreachable agents").slaves;
+    assert_eq!(unreachable.len(), 1);
+    assert_eq!(unreachable[0].id.value, "OLD-S0");
+    assert!(unreachable[0].timestamp.nanoseconds > 0);
+    let admitted: Vec<String> = registry
+        .slaves
+        .expect("admitted")
+        .slaves
+        .iter()
+        .filter_map(|s| s.info.id.as_ref().map(|id| id.value.clone()))
+        .collect();
+    assert_eq!(admitted, ["OLD-S1"]);
+    assert_eq!(registry.weights.len(), 1, "stored data is kept");
+
+    let updates = h.reconcile(&aware, vec![("t", Some(&lost))]);
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].state, TaskState::TaskUnreachable as i32);
+    assert!(updates[0].unreachable_time.is_some());
+    let updates = h.reconcile(&plain, vec![("t", Some(&lost))]);
+    assert_eq!(updates[0].state, TaskState::TaskLost as i32);
+}

@@ -416,6 +416,36 @@ impl AgentCore {
         }
     }
 
+    /// ZooKeeper detection says who leads now (`None`: nobody). A new
+    /// leader is registered (or re-registered) with; losing the leader
+    /// stops registration attempts until one is detected.
+    pub fn master_detected(&mut self, master: Option<Upid>, now: Instant) {
+        if self.state == AgentState::Terminating {
+            return;
+        }
+        match master {
+            Some(master) => {
+                tracing::info!(master = %master, "New master detected at {master}");
+                self.master = master;
+                self.ping_deadline = None;
+                if self.state == AgentState::Running {
+                    self.state = AgentState::Disconnected;
+                    self.updates.pause();
+                }
+                self.start(now);
+            }
+            None => {
+                tracing::warn!("Lost leading master");
+                self.ping_deadline = None;
+                self.registration_at = None;
+                if self.state == AgentState::Running {
+                    self.state = AgentState::Disconnected;
+                    self.updates.pause();
+                }
+            }
+        }
+    }
+
     /// A libprocess message arrived. One that does not decode, or lacks a
     /// required field, is dropped, as the C++ parser Mesos uses refuses it
     /// (prost alone would fill it in: an empty `SlaveRegisteredMessage`

@@ -61,6 +61,8 @@ enum Input {
         limitation: Limitation,
     },
     Shutdown(oneshot::Sender<()>),
+    /// ZooKeeper detection: the leading master changed.
+    MasterDetected(Option<Upid>),
 }
 
 /// A running agent.
@@ -128,8 +130,13 @@ impl Agent {
             }),
             Some(files),
         );
+        let zk = config.master_zk.clone();
         let mut core = AgentCore::new(config, pid.clone(), start_time);
-        core.start(Instant::now().into_std());
+        match zk {
+            // Registration waits for the detected leader.
+            Some((url, session_timeout)) => spawn_detector(url, session_timeout, inputs.clone()),
+            None => core.start(Instant::now().into_std()),
+        }
         let runtime = Runtime {
             core,
             transport,
@@ -164,6 +171,35 @@ impl Agent {
     pub async fn wait(&mut self) {
         let _ = (&mut self.task).await;
     }
+}
+
+/// Follows the leading master in ZooKeeper, telling the agent task of
+/// each change; stops with the agent.
+fn spawn_detector(
+    url: mesos::zk::ZkUrl,
+    session_timeout: Duration,
+    inputs: mpsc::UnboundedSender<Input>,
+) {
+    tokio::spawn(async move {
+        let detector = mesos::zk::detector::Detector::start(url, session_timeout);
+        let mut leader = detector.subscribe();
+        // Nobody leads until told otherwise.
+        let mut last = None;
+        loop {
+            let info = leader.borrow_and_update().clone();
+            if info != last {
+                let master = info.as_ref().and_then(mesos::zk::master_upid);
+                last = info;
+                if inputs.send(Input::MasterDetected(master)).is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                changed = leader.changed() => if changed.is_err() { return },
+                () = inputs.closed() => return,
+            }
+        }
+    });
 }
 
 struct Runtime {
@@ -328,6 +364,7 @@ impl Runtime {
                 );
             }
             Input::Shutdown(_) => {}
+            Input::MasterDetected(master) => self.core.master_detected(master, now),
         }
     }
 

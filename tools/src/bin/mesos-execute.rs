@@ -16,7 +16,7 @@ use mesos::wire::mesos::v1::{self, scheduler};
 #[derive(Debug, Parser)]
 #[command(name = "mesos-execute", version = "1.11.0", rename_all = "snake_case")]
 struct Flags {
-    /// Mesos master (e.g. IP:PORT).
+    /// Mesos master: IP:PORT, master@IP:PORT, or zk://host:port,.../path.
     #[arg(long, env = "MESOS_MASTER")]
     master: String,
     /// Name for the command (also the framework's and the task's).
@@ -169,7 +169,7 @@ async fn run(flags: Flags) -> Result<bool, String> {
     if flags.content_type != "protobuf" && flags.content_type != "json" {
         return Err(format!("Invalid content type '{}'", flags.content_type));
     }
-    let master = mesos_tools::resolve_master(&flags.master)?;
+    let master = mesos_tools::resolve_master(&flags.master).await?;
     let wanted = Resources::parse(&flags.resources)
         .map_err(|e| format!("Failed to parse resources '{}': {e}", flags.resources))?;
     let info = framework_info(&flags)?;
