@@ -14,6 +14,7 @@ use mesos::upid::Upid;
 use mesos::wire::mesos as v0;
 
 use crate::config::{AgentConfig, default_launcher_dir};
+use crate::containerizer::docker::DockerConfig;
 use crate::{convert, detect};
 
 /// Isolators this agent provides (processes in their own process group).
@@ -112,9 +113,42 @@ pub struct AgentFlags {
     #[arg(long, env = "MESOS_ISOLATION", default_value = "posix/cpu,posix/mem")]
     pub isolation: String,
 
-    /// Containerizer implementations; only `mesos` is available.
+    /// Containerizer implementations, comma-separated: `mesos` (posix
+    /// processes) and `docker` (command tasks with a DOCKER ContainerInfo
+    /// in containers of the local Docker engine).
     #[arg(long, env = "MESOS_CONTAINERIZERS", default_value = "mesos")]
     pub containerizers: String,
+
+    /// The docker executable of the Docker containerizer.
+    #[arg(long, env = "MESOS_DOCKER", default_value = "docker")]
+    pub docker: String,
+
+    /// The Docker engine's socket, used by the agent and the Docker
+    /// executor.
+    #[arg(
+        long,
+        env = "MESOS_DOCKER_SOCKET",
+        default_value = "/var/run/docker.sock"
+    )]
+    pub docker_socket: String,
+
+    /// How long `docker stop` waits before killing a container when the
+    /// task names no kill grace period (deprecated in Mesos in favour of
+    /// kill policies).
+    #[arg(long, env = "MESOS_DOCKER_STOP_TIMEOUT", default_value = "0ns", value_parser = parse_duration)]
+    pub docker_stop_timeout: Duration,
+
+    /// How long to keep a terminated Docker container before `docker rm`.
+    #[arg(long, env = "MESOS_DOCKER_REMOVE_DELAY", default_value = "6hrs", value_parser = parse_duration)]
+    pub docker_remove_delay: Duration,
+
+    /// Where the sandbox is mounted inside containers.
+    #[arg(
+        long,
+        env = "MESOS_SANDBOX_DIRECTORY",
+        default_value = "/mnt/mesos/sandbox"
+    )]
+    pub sandbox_directory: String,
 
     /// `reconnect` or `cleanup`. Accepted; agent recovery is not
     /// implemented yet, so the agent always starts afresh.
@@ -225,8 +259,8 @@ impl AgentFlags {
             }
         }
         for containerizer in self.containerizers.split(',').map(str::trim) {
-            if containerizer != "mesos" {
-                tracing::warn!("Containerizer '{containerizer}' is not available; using 'mesos'");
+            if containerizer != "mesos" && containerizer != "docker" {
+                bail!("--containerizers: unknown or unsupported containerizer '{containerizer}'");
             }
         }
         match self.recover.as_str() {
@@ -296,6 +330,17 @@ impl AgentFlags {
         put("default_role", self.default_role.clone());
         put("isolation", self.isolation.clone());
         put("containerizers", self.containerizers.clone());
+        put("docker", self.docker.clone());
+        put("docker_socket", self.docker_socket.clone());
+        put(
+            "docker_stop_timeout",
+            mesos::flags::format_duration(self.docker_stop_timeout),
+        );
+        put(
+            "docker_remove_delay",
+            mesos::flags::format_duration(self.docker_remove_delay),
+        );
+        put("sandbox_directory", self.sandbox_directory.clone());
         put("recover", self.recover.clone());
         put("strict", self.strict.to_string());
         put("switch_user", self.switch_user.to_string());
@@ -368,6 +413,15 @@ impl AgentFlags {
         config.registration_backoff_factor = self.registration_backoff_factor;
         config.executor_environment_variables = executor_environment_variables;
         config.log_dir = self.log_dir.clone();
+        if self.containerizers.split(',').any(|c| c.trim() == "docker") {
+            config.docker = Some(DockerConfig {
+                docker: self.docker.clone(),
+                socket: self.docker_socket.clone(),
+                stop_timeout: self.docker_stop_timeout,
+                remove_delay: self.docker_remove_delay,
+                mapped_directory: self.sandbox_directory.clone(),
+            });
+        }
         config.flags = self.to_map();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

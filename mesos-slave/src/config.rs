@@ -45,6 +45,8 @@ pub struct AgentConfig {
     pub flags: BTreeMap<String, String>,
     /// Seeds the registration backoff jitter.
     pub seed: u64,
+    /// The Docker containerizer, when `--containerizers` names `docker`.
+    pub docker: Option<crate::containerizer::docker::DockerConfig>,
 }
 
 /// Why a configuration cannot run.
@@ -80,6 +82,7 @@ impl AgentConfig {
             log_dir: None,
             flags: BTreeMap::new(),
             seed: 0x5eed,
+            docker: None,
         }
     }
 

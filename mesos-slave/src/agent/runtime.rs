@@ -20,7 +20,7 @@ use super::core::{AgentCore, CallError, Effect};
 use super::json;
 use super::state::ConnId;
 use crate::config::AgentConfig;
-use crate::containerizer::{Container, ContainerExit, posix};
+use crate::containerizer::{Container, ContainerExit, docker, posix};
 use crate::paths;
 
 const PROTOBUF: &str = "application/x-protobuf";
@@ -248,9 +248,17 @@ impl Runtime {
                                 .insert(spec.container_id.clone(), container.pid());
                             let inputs = self.inputs.clone();
                             let container_id = spec.container_id.clone();
+                            let docker = docker::launched_container(&spec)
+                                .zip(self.core.config.docker.clone());
                             tokio::spawn(async move {
                                 let exit = container.wait().await;
+                                if let Some((name, config)) = &docker {
+                                    docker::stop(config, name).await;
+                                }
                                 let _ = inputs.send(Input::Exited { container_id, exit });
+                                if let Some((name, config)) = docker {
+                                    docker::remove_later(config, name).await;
+                                }
                             });
                         }
                         Err(e) => {

@@ -7,6 +7,7 @@
 //! plus what Mesos sets for executors ([`executor_environment`]) plus the
 //! `ExecutorInfo`'s own `CommandInfo.environment`.
 
+pub mod docker;
 pub mod posix;
 
 use std::collections::BTreeMap;
