@@ -226,6 +226,8 @@ pub struct Cluster {
     pub agents: Vec<Daemon>,
     /// Logs and work directories; kept (and named) when a test fails.
     root: Option<TempDir>,
+    /// Extra flags of every agent.
+    agent_flags: Vec<String>,
 }
 
 impl Cluster {
@@ -237,6 +239,16 @@ impl Cluster {
 
     /// [`Cluster::start`] with extra master flags (`--offer_timeout=1secs`).
     pub async fn start_with(agents: usize, master_flags: &[&str]) -> Cluster {
+        Cluster::start_with_agent_flags(agents, master_flags, &[]).await
+    }
+
+    /// [`Cluster::start_with`] with extra agent flags as well
+    /// (`--containerizers=docker,mesos`).
+    pub async fn start_with_agent_flags(
+        agents: usize,
+        master_flags: &[&str],
+        agent_flags: &[&str],
+    ) -> Cluster {
         let root = tempfile::Builder::new()
             .prefix("mesos-e2e-")
             .tempdir()
@@ -262,6 +274,7 @@ impl Cluster {
             master,
             agents: Vec::new(),
             root: Some(root),
+            agent_flags: agent_flags.iter().map(|f| f.to_string()).collect(),
         };
         for index in 1..=agents {
             let agent = cluster.start_agent(index).await;
@@ -292,6 +305,10 @@ impl Cluster {
                 format!("--resources={AGENT_RESOURCES}"),
                 "--registration_backoff_factor=100ms".to_string(),
             ];
+            let args = args
+                .into_iter()
+                .chain(self.agent_flags.iter().cloned())
+                .collect();
             let log = root.path().join(format!("agent{index}.{attempt}.log"));
             Daemon::spawn(&name, "mesos-slave", args, addr, Some(work_dir), log)
         })
