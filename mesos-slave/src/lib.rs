@@ -10,9 +10,11 @@
 //! - [`status_update`]: the pure status update manager (ordered, retried
 //!   until acknowledged).
 //! - [`containerizer`]: executors as session leaders in their sandbox; the
-//!   command executor's `ExecutorInfo` and environment.
+//!   command executor's `ExecutorInfo` and environment;
+//!   [`containerizer::docker`], command tasks in Docker containers.
 //! - [`executor`]: the command executor (`mesos-executor`), a v1 executor
-//!   API client.
+//!   API client, and the Docker executor (`mesos-docker-executor`,
+//!   [`executor::docker`]) that runs its task with `docker run`.
 //! - [`cli`] and [`config`]: the daemon's flags and the plain
 //!   configuration they become.
 //! - [`paths`], [`detect`], [`convert`]: the sandbox layout,
