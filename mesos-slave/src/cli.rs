@@ -519,6 +519,15 @@ pub fn main() -> std::process::ExitCode {
     let result = init_logging(&flags).and_then(|()| {
         flags.check()?;
         let config = flags.to_config()?;
+        if let Some(docker) = &config.docker {
+            let version = crate::containerizer::docker::validate(docker).map_err(|e| {
+                anyhow::anyhow!(
+                    "Failed to create a containerizer: Could not create DockerContainerizer: \
+                     Failed to create docker: {e}"
+                )
+            })?;
+            tracing::info!("Docker containerizer enabled (Docker {version})");
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -558,6 +567,38 @@ mod tests {
         assert!(flags.strict);
         assert_eq!(flags.work_dir, Some(PathBuf::from("/tmp/w")));
         assert!(parse(&["--version"]).unwrap().version);
+    }
+
+    #[test]
+    fn docker_flags_take_mesos_defaults() {
+        let flags = parse(&["--master=127.0.0.1:5050", "--work_dir=/w"]).unwrap();
+        assert_eq!(flags.containerizers, "mesos");
+        assert_eq!(flags.docker, "docker");
+        assert_eq!(flags.docker_socket, "/var/run/docker.sock");
+        assert_eq!(flags.docker_stop_timeout, Duration::ZERO);
+        assert_eq!(flags.docker_remove_delay, Duration::from_secs(6 * 3600));
+        assert_eq!(flags.sandbox_directory, "/mnt/mesos/sandbox");
+        assert!(flags.to_config().unwrap().docker.is_none());
+        let docker = parse(&[
+            "--master=127.0.0.1:5050",
+            "--work_dir=/w",
+            "--containerizers=docker,mesos",
+            "--docker_remove_delay=1secs",
+        ])
+        .unwrap();
+        docker.check().unwrap();
+        let config = docker.to_config().unwrap().docker.unwrap();
+        assert_eq!(config.remove_delay, Duration::from_secs(1));
+        assert!(
+            parse(&[
+                "--master=127.0.0.1:5050",
+                "--work_dir=/w",
+                "--containerizers=rkt"
+            ])
+            .unwrap()
+            .check()
+            .is_err()
+        );
     }
 
     #[test]

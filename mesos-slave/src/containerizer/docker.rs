@@ -80,6 +80,41 @@ pub fn host_argument(socket: &str) -> String {
     }
 }
 
+/// The oldest Docker engine Mesos 1.11 works with.
+const MIN_DOCKER_VERSION: (u64, u64) = (1, 8);
+
+/// Asks the engine for its version (`docker version`), as Mesos does
+/// before it creates the Docker containerizer; an error says why the
+/// containerizer cannot be made.
+pub fn validate(config: &DockerConfig) -> Result<String, String> {
+    let output = std::process::Command::new(&config.docker)
+        .arg("-H")
+        .arg(host_argument(&config.socket))
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("Failed to run '{}': {e}", config.docker))?;
+    if !output.status.success() {
+        return Err(format!(
+            "Failed to get docker version: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let mut parts = version
+        .split(['.', '-', '+', '~'])
+        .map(|p| p.parse::<u64>().ok());
+    let found = (parts.next().flatten(), parts.next().flatten());
+    match found {
+        (Some(major), Some(minor)) if (major, minor) >= MIN_DOCKER_VERSION => Ok(version),
+        (Some(_), Some(_)) => Err(format!(
+            "Insufficient version '{version}' of Docker. Please upgrade to >= {}.{}.0",
+            MIN_DOCKER_VERSION.0, MIN_DOCKER_VERSION.1
+        )),
+        _ => Err(format!("Failed to parse docker version '{version}'")),
+    }
+}
+
 /// The command that launches `mesos-docker-executor` for a command task
 /// in container `container_id` with sandbox `sandbox`, with the flags
 /// Mesos gives it.
@@ -231,5 +266,18 @@ mod tests {
             ..spec
         };
         assert_eq!(launched_container(&plain), None);
+    }
+
+    #[test]
+    fn a_missing_docker_cli_cannot_make_the_containerizer() {
+        let config = DockerConfig {
+            docker: "/nonexistent/docker".into(),
+            ..DockerConfig::default()
+        };
+        let error = validate(&config).unwrap_err();
+        assert!(
+            error.starts_with("Failed to run '/nonexistent/docker'"),
+            "{error}"
+        );
     }
 }
