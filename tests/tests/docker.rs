@@ -387,3 +387,26 @@ async fn without_the_docker_containerizer_docker_tasks_fail() {
         "{printed}"
     );
 }
+
+#[tokio::test]
+async fn an_image_that_cannot_be_had_fails_the_task() {
+    if !docker_available("an_image_that_cannot_be_had_fails_the_task") {
+        return;
+    }
+    let cluster = docker_cluster("1secs").await;
+    let output = cluster.mesos_execute(&[
+        "--name=noimage",
+        "--containerizer=docker",
+        &format!("--docker_image=mesos-test/absent:{}", std::process::id()),
+        "--command=true",
+        "--resources=cpus:0.1;mem:32",
+    ]);
+    let printed = text(&output);
+    assert!(!output.status.success(), "{printed}");
+    assert!(printed.contains("TASK_FAILED"), "{printed}");
+    assert!(
+        printed.contains("Failed to launch container: Failed to run 'docker pull"),
+        "{printed}"
+    );
+    assert!(!printed.contains("TASK_RUNNING"), "{printed}");
+}
