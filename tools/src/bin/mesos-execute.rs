@@ -55,7 +55,7 @@ struct Flags {
     /// Containerizer to be used (`mesos` or `docker`).
     #[arg(long, default_value = "mesos")]
     containerizer: String,
-    /// Docker image that follows the Docker CLI naming <image>:<tag>
+    /// Docker image that follows the Docker CLI naming `<image>:<tag>`
     /// (i.e., ubuntu, busybox:latest).
     #[arg(long)]
     docker_image: Option<String>,
