@@ -275,64 +275,70 @@ pub fn run_argv(flags: &DockerFlags, task: &v1::TaskInfo) -> Result<Vec<String>,
     Ok(argv)
 }
 
+/// A step of a container's launch, reported to the executor's loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The image is there (or why it could not be had).
+    Pulled(Result<(), String>),
+    /// The engine knows the container.
+    Created,
+}
+
+async fn output(flags: &DockerFlags, args: &[&str]) -> Result<std::process::Output, String> {
+    let argv = flags.docker_argv(args);
+    tokio::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("Failed to run '{}': {e}", flags.docker))
+}
+
 /// Makes sure the image of `task` is there: `docker pull` when
 /// `force_pull_image` is set or `docker inspect` does not find it.
-pub fn pull(flags: &DockerFlags, task: &v1::TaskInfo) -> Result<(), String> {
+pub async fn pull(flags: &DockerFlags, task: &v1::TaskInfo) -> Result<(), String> {
     let Some(docker) = task.container.as_ref().and_then(|c| c.docker.as_ref()) else {
         return Ok(());
     };
-    let run = |args: &[&str]| -> Result<std::process::Output, String> {
-        let argv = flags.docker_argv(args);
-        std::process::Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| format!("Failed to run '{}': {e}", flags.docker))
-    };
     if !docker.force_pull_image() {
-        let inspect = run(&["inspect", "--type=image", &docker.image])?;
+        let inspect = output(flags, &["inspect", "--type=image", &docker.image]).await?;
         if inspect.status.success() {
             return Ok(());
         }
     }
     tracing::info!("Pulling image '{}'", docker.image);
-    let output = run(&["pull", &docker.image])?;
-    if output.status.success() {
+    let pulled = output(flags, &["pull", &docker.image]).await?;
+    if pulled.status.success() {
         Ok(())
     } else {
         Err(format!(
             "Failed to run 'docker pull {}': {}",
             docker.image,
-            String::from_utf8_lossy(&output.stderr).trim()
+            String::from_utf8_lossy(&pulled.stderr).trim()
         ))
     }
 }
 
-/// Waits (up to `limit`) until the engine knows container `name`, as
-/// Mesos's executor waits on `docker inspect` before TASK_RUNNING; gives
-/// up early when `exited` says `docker run` is gone.
-pub fn wait_created(
-    flags: &DockerFlags,
-    limit: Duration,
-    mut exited: impl FnMut() -> bool,
-) -> bool {
-    let argv = flags.docker_argv(&["inspect", "--type=container", &flags.container]);
-    let start = std::time::Instant::now();
+/// Whether the engine knows container `flags.container`.
+pub async fn exists(flags: &DockerFlags) -> bool {
+    output(flags, &["inspect", "--type=container", &flags.container])
+        .await
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Waits (up to `limit`) until the engine knows the container, as Mesos's
+/// executor waits on `docker inspect` before TASK_RUNNING.
+pub async fn wait_created(flags: &DockerFlags, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
-        let found = std::process::Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if found {
+        if exists(flags).await {
             return true;
         }
-        if exited() || start.elapsed() > limit {
+        if tokio::time::Instant::now() > deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

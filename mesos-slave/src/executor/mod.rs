@@ -224,6 +224,12 @@ struct CommandExecutor {
     outbox: tokio::sync::mpsc::UnboundedSender<Call>,
     /// Set for the Docker executor: the task runs in this container.
     docker: Option<docker::DockerFlags>,
+    /// Where the Docker executor's launch steps report back.
+    steps: tokio::sync::mpsc::UnboundedSender<docker::Step>,
+    /// The `docker run` argv while the image is being made sure of.
+    pending_run: Option<Vec<String>>,
+    /// Whether TASK_RUNNING was sent.
+    running_sent: bool,
 }
 
 impl CommandExecutor {
@@ -354,13 +360,56 @@ impl CommandExecutor {
                 return;
             }
         };
-        if let Err(e) = docker::pull(flags, task) {
-            let message = format!("Failed to launch container: {e}");
-            tracing::error!("{message}");
-            self.update(v1::TaskState::TaskFailed, Some(message));
-            self.terminal_sent = Some(Instant::now());
+        // The pull may take long: it runs beside the loop, which keeps
+        // taking events (a kill meanwhile ends the launch).
+        self.pending_run = Some(argv);
+        let steps = self.steps.clone();
+        let flags = flags.clone();
+        let task = task.clone();
+        tokio::spawn(async move {
+            let pulled = docker::pull(&flags, &task).await;
+            let _ = steps.send(docker::Step::Pulled(pulled));
+        });
+    }
+
+    /// Carries on a container's launch after one of its steps.
+    fn launch_step(&mut self, step: docker::Step) {
+        let Some(flags) = self.docker.clone() else {
             return;
+        };
+        match step {
+            docker::Step::Pulled(pulled) => {
+                let Some(argv) = self.pending_run.take() else {
+                    return;
+                };
+                if self.killed {
+                    self.update(
+                        v1::TaskState::TaskKilled,
+                        Some("Task was killed before its container started".into()),
+                    );
+                    self.terminal_sent = Some(Instant::now());
+                    return;
+                }
+                if let Err(e) = pulled {
+                    let message = format!("Failed to launch container: {e}");
+                    tracing::error!("{message}");
+                    self.update(v1::TaskState::TaskFailed, Some(message));
+                    self.terminal_sent = Some(Instant::now());
+                    return;
+                }
+                self.run_container(&flags, &argv);
+            }
+            docker::Step::Created => {
+                if self.running.is_some() && !self.running_sent && !self.killed {
+                    self.running_sent = true;
+                    self.update(v1::TaskState::TaskRunning, None);
+                }
+            }
         }
+    }
+
+    /// Starts the attached `docker run`.
+    fn run_container(&mut self, flags: &docker::DockerFlags, argv: &[String]) {
         tracing::info!("Running '{}'", argv.join(" "));
         let mut process = std::process::Command::new(&argv[0]);
         process
@@ -369,15 +418,16 @@ impl CommandExecutor {
             .stdin(Stdio::null())
             .process_group(0);
         match tokio::process::Command::from(process).spawn() {
-            Ok(mut child) => {
+            Ok(child) => {
                 let pgid = child.id().map_or(0, |p| p as i32);
-                let created = docker::wait_created(flags, Duration::from_secs(60), || {
-                    !matches!(child.try_wait(), Ok(None))
-                });
                 self.running = Some(Running { child, pgid });
-                if created {
-                    self.update(v1::TaskState::TaskRunning, None);
-                }
+                let steps = self.steps.clone();
+                let flags = flags.clone();
+                tokio::spawn(async move {
+                    if docker::wait_created(&flags, Duration::from_secs(60)).await {
+                        let _ = steps.send(docker::Step::Created);
+                    }
+                });
             }
             Err(e) => {
                 self.update(
@@ -462,6 +512,11 @@ impl CommandExecutor {
                         Some(flags) => flags.stop_timeout,
                         None => DEFAULT_KILL_GRACE_PERIOD,
                     });
+                if self.pending_run.is_some() {
+                    tracing::info!("Kill received while the container's image is made sure of");
+                    self.killed = true;
+                    return None;
+                }
                 if self.running.is_none() && self.terminal_sent.is_none() {
                     tracing::warn!("Kill received before the task was launched; exiting");
                     return Some(0);
@@ -589,6 +644,7 @@ async fn run_executor(env: ExecutorEnv, docker: Option<docker::DockerFlags>) -> 
         path: env.agent.path.clone(),
     };
     let (outbox, outbox_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (steps, mut steps_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(sender(endpoint.clone(), outbox_rx));
     let mut executor = CommandExecutor {
         env,
@@ -603,6 +659,9 @@ async fn run_executor(env: ExecutorEnv, docker: Option<docker::DockerFlags>) -> 
         terminal_sent: None,
         outbox,
         docker,
+        steps,
+        pending_run: None,
+        running_sent: false,
     };
 
     let started = Instant::now();
@@ -652,9 +711,21 @@ async fn run_executor(env: ExecutorEnv, docker: Option<docker::DockerFlags>) -> 
                     }
                 }
             }
+            Some(step) = steps_rx.recv() => executor.launch_step(step),
             status = wait_child(&mut executor.running) => {
                 match status {
-                    Ok(status) => executor.reaped(status),
+                    Ok(status) => {
+                        if let Some(flags) = executor.docker.clone() {
+                            // A container quicker than the inspect loop
+                            // still ran: TASK_RUNNING before its end, as
+                            // Mesos reports it.
+                            if !executor.running_sent && !executor.killed && docker::exists(&flags).await {
+                                executor.running_sent = true;
+                                executor.update(v1::TaskState::TaskRunning, None);
+                            }
+                        }
+                        executor.reaped(status)
+                    }
                     Err(e) => {
                         tracing::error!("Failed to reap the task: {e}");
                         executor.running = None;
