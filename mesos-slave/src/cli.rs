@@ -142,6 +142,19 @@ pub struct AgentFlags {
     #[arg(long, env = "MESOS_DOCKER_REMOVE_DELAY", default_value = "6hrs", value_parser = parse_duration)]
     pub docker_remove_delay: Duration,
 
+    /// Whether the Docker containerizer kills containers it did not start
+    /// or no longer knows. Accepted; orphans are not looked for yet (no
+    /// agent recovery).
+    #[arg(long, env = "MESOS_DOCKER_KILL_ORPHANS", default_value_t = true, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub docker_kill_orphans: bool,
+
+    /// The Docker image this agent runs in, to launch executors in
+    /// containers too. Accepted; not supported yet (executors run as
+    /// processes).
+    #[arg(long, env = "MESOS_DOCKER_MESOS_IMAGE")]
+    pub docker_mesos_image: Option<String>,
+
     /// Where the sandbox is mounted inside containers.
     #[arg(
         long,
@@ -263,6 +276,11 @@ impl AgentFlags {
                 bail!("--containerizers: unknown or unsupported containerizer '{containerizer}'");
             }
         }
+        if self.docker_mesos_image.is_some() {
+            tracing::warn!(
+                "--docker_mesos_image is not supported; executors run as processes of the agent"
+            );
+        }
         match self.recover.as_str() {
             "reconnect" => {}
             "cleanup" => tracing::warn!(
@@ -341,6 +359,10 @@ impl AgentFlags {
             mesos::flags::format_duration(self.docker_remove_delay),
         );
         put("sandbox_directory", self.sandbox_directory.clone());
+        put("docker_kill_orphans", self.docker_kill_orphans.to_string());
+        if let Some(v) = &self.docker_mesos_image {
+            put("docker_mesos_image", v.clone());
+        }
         put("recover", self.recover.clone());
         put("strict", self.strict.to_string());
         put("switch_user", self.switch_user.to_string());
@@ -509,7 +531,13 @@ async fn serve(flags: AgentFlags, config: AgentConfig) -> anyhow::Result<()> {
 pub fn main() -> std::process::ExitCode {
     let args = mesos::flags::expand_negations(
         std::env::args().collect(),
-        &["strict", "switch_user", "http_command_executor", "quiet"],
+        &[
+            "strict",
+            "switch_user",
+            "http_command_executor",
+            "quiet",
+            "docker_kill_orphans",
+        ],
     );
     let flags = AgentFlags::parse_from(args);
     if flags.version {
