@@ -15,6 +15,7 @@ use mesos::wire::mesos as v0;
 
 use crate::config::{AgentConfig, ContainerizerConfig, default_launcher_dir};
 use crate::containerizer::cgroups::CgroupsConfig;
+use crate::containerizer::docker::DockerConfig;
 use crate::containerizer::isolation::Isolation;
 use crate::fetcher::FetcherConfig;
 use crate::{convert, detect};
@@ -168,9 +169,55 @@ pub struct AgentFlags {
     #[arg(long, env = "MESOS_FETCHER_STALL_TIMEOUT", default_value = "1mins", value_parser = parse_duration)]
     pub fetcher_stall_timeout: Duration,
 
-    /// Containerizer implementations; only `mesos` is available.
+    /// Containerizer implementations, comma-separated: `mesos` (posix
+    /// processes) and `docker` (command tasks with a DOCKER ContainerInfo
+    /// in containers of the local Docker engine).
     #[arg(long, env = "MESOS_CONTAINERIZERS", default_value = "mesos")]
     pub containerizers: String,
+
+    /// The docker executable of the Docker containerizer.
+    #[arg(long, env = "MESOS_DOCKER", default_value = "docker")]
+    pub docker: String,
+
+    /// The Docker engine's socket, used by the agent and the Docker
+    /// executor.
+    #[arg(
+        long,
+        env = "MESOS_DOCKER_SOCKET",
+        default_value = "/var/run/docker.sock"
+    )]
+    pub docker_socket: String,
+
+    /// How long `docker stop` waits before killing a container when the
+    /// task names no kill grace period (deprecated in Mesos in favour of
+    /// kill policies).
+    #[arg(long, env = "MESOS_DOCKER_STOP_TIMEOUT", default_value = "0ns", value_parser = parse_duration)]
+    pub docker_stop_timeout: Duration,
+
+    /// How long to keep a terminated Docker container before `docker rm`.
+    #[arg(long, env = "MESOS_DOCKER_REMOVE_DELAY", default_value = "6hrs", value_parser = parse_duration)]
+    pub docker_remove_delay: Duration,
+
+    /// Whether the Docker containerizer kills containers it did not start
+    /// or no longer knows. Accepted; orphans are not looked for yet (no
+    /// agent recovery).
+    #[arg(long, env = "MESOS_DOCKER_KILL_ORPHANS", default_value_t = true, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub docker_kill_orphans: bool,
+
+    /// The Docker image this agent runs in, to launch executors in
+    /// containers too. Accepted; not supported yet (executors run as
+    /// processes).
+    #[arg(long, env = "MESOS_DOCKER_MESOS_IMAGE")]
+    pub docker_mesos_image: Option<String>,
+
+    /// Where the sandbox is mounted inside containers.
+    #[arg(
+        long,
+        env = "MESOS_SANDBOX_DIRECTORY",
+        default_value = "/mnt/mesos/sandbox"
+    )]
+    pub sandbox_directory: String,
 
     /// `reconnect` or `cleanup`. Accepted; agent recovery is not
     /// implemented yet, so the agent always starts afresh.
@@ -302,9 +349,14 @@ impl AgentFlags {
             anyhow::anyhow!("--fetcher_cache_size={}: {e}", self.fetcher_cache_size)
         })?;
         for containerizer in self.containerizers.split(',').map(str::trim) {
-            if containerizer != "mesos" {
-                tracing::warn!("Containerizer '{containerizer}' is not available; using 'mesos'");
+            if containerizer != "mesos" && containerizer != "docker" {
+                bail!("--containerizers: unknown or unsupported containerizer '{containerizer}'");
             }
+        }
+        if self.docker_mesos_image.is_some() {
+            tracing::warn!(
+                "--docker_mesos_image is not supported; executors run as processes of the agent"
+            );
         }
         match self.recover.as_str() {
             "reconnect" => {}
@@ -426,6 +478,21 @@ impl AgentFlags {
             mesos::flags::format_duration(self.fetcher_stall_timeout),
         );
         put("containerizers", self.containerizers.clone());
+        put("docker", self.docker.clone());
+        put("docker_socket", self.docker_socket.clone());
+        put(
+            "docker_stop_timeout",
+            mesos::flags::format_duration(self.docker_stop_timeout),
+        );
+        put(
+            "docker_remove_delay",
+            mesos::flags::format_duration(self.docker_remove_delay),
+        );
+        put("sandbox_directory", self.sandbox_directory.clone());
+        put("docker_kill_orphans", self.docker_kill_orphans.to_string());
+        if let Some(v) = &self.docker_mesos_image {
+            put("docker_mesos_image", v.clone());
+        }
         put("recover", self.recover.clone());
         put("strict", self.strict.to_string());
         put("switch_user", self.switch_user.to_string());
@@ -530,6 +597,15 @@ impl AgentFlags {
                 )),
             },
         };
+        if self.containerizers.split(',').any(|c| c.trim() == "docker") {
+            config.docker = Some(DockerConfig {
+                docker: self.docker.clone(),
+                socket: self.docker_socket.clone(),
+                stop_timeout: self.docker_stop_timeout,
+                remove_delay: self.docker_remove_delay,
+                mapped_directory: self.sandbox_directory.clone(),
+            });
+        }
         config.flags = self.to_map();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -598,6 +674,7 @@ pub fn main() -> std::process::ExitCode {
             "initialize_driver_logging",
             "cgroups_enable_cfs",
             "cgroups_limit_swap",
+            "docker_kill_orphans",
         ],
     );
     let flags = AgentFlags::parse_from(args);
@@ -608,6 +685,15 @@ pub fn main() -> std::process::ExitCode {
     let result = init_logging(&flags).and_then(|()| {
         flags.check()?;
         let config = flags.to_config()?;
+        if let Some(docker) = &config.docker {
+            let version = crate::containerizer::docker::validate(docker).map_err(|e| {
+                anyhow::anyhow!(
+                    "Failed to create a containerizer: Could not create DockerContainerizer: \
+                     Failed to create docker: {e}"
+                )
+            })?;
+            tracing::info!("Docker containerizer enabled (Docker {version})");
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -647,6 +733,38 @@ mod tests {
         assert!(flags.strict);
         assert_eq!(flags.work_dir, Some(PathBuf::from("/tmp/w")));
         assert!(parse(&["--version"]).unwrap().version);
+    }
+
+    #[test]
+    fn docker_flags_take_mesos_defaults() {
+        let flags = parse(&["--master=127.0.0.1:5050", "--work_dir=/w"]).unwrap();
+        assert_eq!(flags.containerizers, "mesos");
+        assert_eq!(flags.docker, "docker");
+        assert_eq!(flags.docker_socket, "/var/run/docker.sock");
+        assert_eq!(flags.docker_stop_timeout, Duration::ZERO);
+        assert_eq!(flags.docker_remove_delay, Duration::from_secs(6 * 3600));
+        assert_eq!(flags.sandbox_directory, "/mnt/mesos/sandbox");
+        assert!(flags.to_config().unwrap().docker.is_none());
+        let docker = parse(&[
+            "--master=127.0.0.1:5050",
+            "--work_dir=/w",
+            "--containerizers=docker,mesos",
+            "--docker_remove_delay=1secs",
+        ])
+        .unwrap();
+        docker.check().unwrap();
+        let config = docker.to_config().unwrap().docker.unwrap();
+        assert_eq!(config.remove_delay, Duration::from_secs(1));
+        assert!(
+            parse(&[
+                "--master=127.0.0.1:5050",
+                "--work_dir=/w",
+                "--containerizers=rkt"
+            ])
+            .unwrap()
+            .check()
+            .is_err()
+        );
     }
 
     #[test]

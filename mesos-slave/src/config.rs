@@ -52,6 +52,8 @@ pub struct AgentConfig {
     pub seed: u64,
     /// The isolators (`--isolation`) and the fetcher.
     pub containerizer: ContainerizerConfig,
+    /// The Docker containerizer, when `--containerizers` names `docker`.
+    pub docker: Option<crate::containerizer::docker::DockerConfig>,
 }
 
 /// Why a configuration cannot run.
@@ -89,6 +91,7 @@ impl AgentConfig {
             flags: BTreeMap::new(),
             seed: 0x5eed,
             containerizer: ContainerizerConfig::default(),
+            docker: None,
         }
     }
 

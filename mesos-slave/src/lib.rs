@@ -15,8 +15,10 @@
 //! - [`fetcher`]: `CommandInfo.uris` into the sandbox.
 //! - [`files`]: `/files/*`, the sandboxes and the agent log for the
 //!   WebUI.
+//!   [`containerizer::docker`]: command tasks in Docker containers.
 //! - [`executor`]: the command executor (`mesos-executor`), a v1 executor
-//!   API client.
+//!   API client, and the Docker executor (`mesos-docker-executor`,
+//!   [`executor::docker`]) that runs its task with `docker run`.
 //! - [`cli`] and [`config`]: the daemon's flags and the plain
 //!   configuration they become.
 //! - [`paths`], [`detect`], [`convert`]: the sandbox layout,

@@ -846,7 +846,47 @@ impl AgentCore {
             recovery_timeout: RECOVERY_TIMEOUT,
             subscription_backoff_max: EXECUTOR_REREGISTRATION_TIMEOUT,
         });
-        let command = info.command.clone().unwrap_or_default();
+        let mut command = info.command.clone().unwrap_or_default();
+        if containerizer::docker::wants_docker(info.container.as_ref()) {
+            let refusal = match &self.config.docker {
+                None => Some(format!(
+                    "None of the enabled containerizers ({}) could create a container \
+                     for the provided TaskInfo/ExecutorInfo message",
+                    self.config
+                        .flags
+                        .get("containerizers")
+                        .map_or("mesos", String::as_str)
+                )),
+                Some(_) if !command_executor => Some(
+                    "The Docker containerizer runs only command tasks; custom executors \
+                     in Docker containers are not supported yet"
+                        .to_string(),
+                ),
+                Some(docker) => {
+                    command = containerizer::docker::executor_command(
+                        docker,
+                        &self.config.launcher_dir,
+                        &container_id,
+                        &directory,
+                        &command,
+                    );
+                    None
+                }
+            };
+            if let Some(message) = refusal {
+                tracing::error!(executor_id = %eid, framework_id = %fid, "{message}");
+                self.agent_update(
+                    fid,
+                    &task,
+                    Some(&eid),
+                    v0::TaskState::TaskFailed,
+                    v0::task_status::Reason::ContainerLaunchFailed,
+                    message,
+                    now,
+                );
+                return;
+            }
+        }
         let environment = containerizer::full_environment(
             self.config.libprocess_ip,
             self.config.executor_environment_variables.as_ref(),

@@ -22,6 +22,7 @@ use super::{json, monitor};
 use crate::config::AgentConfig;
 use crate::containerizer::ContainerExit;
 use crate::containerizer::containers::{ContainerEvent, Limitation, MesosContainerizer};
+use crate::containerizer::docker;
 use crate::files::{AGENT_LOG_VIRTUAL_PATH, Files};
 
 const PROTOBUF: &str = "application/x-protobuf";
@@ -139,6 +140,7 @@ impl Agent {
         }
         let runtime = Runtime {
             core,
+            docker_containers: HashMap::new(),
             transport,
             pid: pid.clone(),
             inputs: inputs.clone(),
@@ -204,6 +206,9 @@ fn spawn_detector(
 
 struct Runtime {
     core: AgentCore,
+    /// Docker containers of running Docker executors, by container id:
+    /// their names and the engine they run on.
+    docker_containers: HashMap<String, (String, docker::DockerConfig)>,
     transport: Transport,
     pid: Upid,
     inputs: mpsc::UnboundedSender<Input>,
@@ -344,6 +349,14 @@ impl Runtime {
             }
             Input::Exited { container_id, exit } => {
                 self.containerizer.remove(&container_id);
+                // A Docker executor's container outlives it only briefly:
+                // stopped now, removed after --docker_remove_delay.
+                if let Some((name, config)) = self.docker_containers.remove(&container_id) {
+                    tokio::spawn(async move {
+                        docker::stop(&config, &name).await;
+                        docker::remove_later(config, name).await;
+                    });
+                }
                 self.core
                     .executor_exited(&container_id, exit.status, &exit.message, now);
             }
@@ -400,7 +413,15 @@ impl Runtime {
             match effect {
                 Effect::Send { to, name, body } => self.transport.send(&self.pid, &to, &name, body),
                 Effect::Link(to) => self.transport.link(&self.pid, &to),
-                Effect::Launch(spec) => self.containerizer.launch(*spec),
+                Effect::Launch(spec) => {
+                    if let Some(container) =
+                        docker::launched_container(&spec).zip(self.core.config.docker.clone())
+                    {
+                        self.docker_containers
+                            .insert(spec.container_id.clone(), container);
+                    }
+                    self.containerizer.launch(*spec)
+                }
                 Effect::Update {
                     container_id,
                     limits,

@@ -15,6 +15,7 @@
 
 pub mod cgroups;
 pub mod containers;
+pub mod docker;
 pub mod isolation;
 pub mod posix;
 

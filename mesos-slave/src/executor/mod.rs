@@ -16,6 +16,7 @@
 //! SUBSCRIBE. Without checkpointing, losing the agent kills the task.
 
 pub mod client;
+pub mod docker;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -221,6 +222,14 @@ struct CommandExecutor {
     terminal_sent: Option<Instant>,
     /// Queue of calls to send, in order, by the sender task.
     outbox: tokio::sync::mpsc::UnboundedSender<Call>,
+    /// Set for the Docker executor: the task runs in this container.
+    docker: Option<docker::DockerFlags>,
+    /// Where the Docker executor's launch steps report back.
+    steps: tokio::sync::mpsc::UnboundedSender<docker::Step>,
+    /// The `docker run` argv while the image is being made sure of.
+    pending_run: Option<Vec<String>>,
+    /// Whether TASK_RUNNING was sent.
+    running_sent: bool,
 }
 
 impl CommandExecutor {
@@ -276,17 +285,24 @@ impl CommandExecutor {
 
     fn launch(&mut self, task: v1::TaskInfo) {
         if self.task.is_some() {
-            tracing::error!("Attempted to run multiple tasks using a \"command\" executor");
+            let kind = if self.docker.is_some() {
+                "docker"
+            } else {
+                "command"
+            };
+            let message = format!("Attempted to run multiple tasks using a \"{kind}\" executor");
+            tracing::error!("{message}");
             let other = self.task.replace(task);
-            self.update(
-                v1::TaskState::TaskFailed,
-                Some("Attempted to run multiple tasks using a \"command\" executor".into()),
-            );
+            self.update(v1::TaskState::TaskFailed, Some(message));
             self.task = other;
             return;
         }
         self.task = Some(task.clone());
         self.update(v1::TaskState::TaskStarting, None);
+        if let Some(flags) = self.docker.clone() {
+            self.launch_container(&flags, &task);
+            return;
+        }
         let command = task.command.clone().unwrap_or_default();
         let Some(value) = command.value.clone() else {
             self.update(
@@ -330,6 +346,99 @@ impl CommandExecutor {
         }
     }
 
+    /// Runs the task in its Docker container: the image pulled if need
+    /// be, `docker run` attached, TASK_RUNNING once the engine knows the
+    /// container.
+    fn launch_container(&mut self, flags: &docker::DockerFlags, task: &v1::TaskInfo) {
+        let argv = match docker::run_argv(flags, task) {
+            Ok(argv) => argv,
+            Err(e) => {
+                let message = format!("Failed to create docker run options: {e}");
+                tracing::error!("{message}");
+                self.update(v1::TaskState::TaskFailed, Some(message));
+                self.terminal_sent = Some(Instant::now());
+                return;
+            }
+        };
+        // The pull may take long: it runs beside the loop, which keeps
+        // taking events (a kill meanwhile ends the launch).
+        self.pending_run = Some(argv);
+        let steps = self.steps.clone();
+        let flags = flags.clone();
+        let task = task.clone();
+        tokio::spawn(async move {
+            let pulled = docker::pull(&flags, &task).await;
+            let _ = steps.send(docker::Step::Pulled(pulled));
+        });
+    }
+
+    /// Carries on a container's launch after one of its steps.
+    fn launch_step(&mut self, step: docker::Step) {
+        let Some(flags) = self.docker.clone() else {
+            return;
+        };
+        match step {
+            docker::Step::Pulled(pulled) => {
+                let Some(argv) = self.pending_run.take() else {
+                    return;
+                };
+                if self.killed {
+                    self.update(
+                        v1::TaskState::TaskKilled,
+                        Some("Task was killed before its container started".into()),
+                    );
+                    self.terminal_sent = Some(Instant::now());
+                    return;
+                }
+                if let Err(e) = pulled {
+                    let message = format!("Failed to launch container: {e}");
+                    tracing::error!("{message}");
+                    self.update(v1::TaskState::TaskFailed, Some(message));
+                    self.terminal_sent = Some(Instant::now());
+                    return;
+                }
+                self.run_container(&flags, &argv);
+            }
+            docker::Step::Created => {
+                if self.running.is_some() && !self.running_sent && !self.killed {
+                    self.running_sent = true;
+                    self.update(v1::TaskState::TaskRunning, None);
+                }
+            }
+        }
+    }
+
+    /// Starts the attached `docker run`.
+    fn run_container(&mut self, flags: &docker::DockerFlags, argv: &[String]) {
+        tracing::info!("Running '{}'", argv.join(" "));
+        let mut process = std::process::Command::new(&argv[0]);
+        process
+            .args(&argv[1..])
+            .current_dir(&self.env.sandbox)
+            .stdin(Stdio::null())
+            .process_group(0);
+        match tokio::process::Command::from(process).spawn() {
+            Ok(child) => {
+                let pgid = child.id().map_or(0, |p| p as i32);
+                self.running = Some(Running { child, pgid });
+                let steps = self.steps.clone();
+                let flags = flags.clone();
+                tokio::spawn(async move {
+                    if docker::wait_created(&flags, Duration::from_secs(60)).await {
+                        let _ = steps.send(docker::Step::Created);
+                    }
+                });
+            }
+            Err(e) => {
+                self.update(
+                    v1::TaskState::TaskFailed,
+                    Some(format!("Failed to run docker container: {e}")),
+                );
+                self.terminal_sent = Some(Instant::now());
+            }
+        }
+    }
+
     /// Starts (or shortens) the kill of the task.
     fn kill(&mut self, grace: Duration) {
         let Some(running) = &self.running else {
@@ -352,6 +461,22 @@ impl CommandExecutor {
         });
         if killing_capable {
             self.update(v1::TaskState::TaskKilling, None);
+        }
+        if let Some(flags) = &self.docker {
+            // docker stop escalates by itself; a second late, we kill.
+            let timeout = grace.as_secs().to_string();
+            let argv = flags.docker_argv(&["stop", "-t", &timeout, &flags.container]);
+            tracing::info!("Running '{}'", argv.join(" "));
+            let stop = tokio::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn();
+            if let Err(e) = stop {
+                tracing::error!("Failed to run docker stop: {e}");
+            }
+            self.escalate_at = Some(now + grace + Duration::from_secs(1));
+            return;
         }
         tracing::info!("Sending SIGTERM to process group {pgid}; SIGKILL in {grace:?}");
         signal_group(pgid, libc::SIGTERM);
@@ -383,7 +508,15 @@ impl CommandExecutor {
                 let kill = event.kill.unwrap_or_default();
                 let grace = grace_of(kill.kill_policy.as_ref())
                     .or_else(|| grace_of(self.task.as_ref().and_then(|t| t.kill_policy.as_ref())))
-                    .unwrap_or(DEFAULT_KILL_GRACE_PERIOD);
+                    .unwrap_or(match &self.docker {
+                        Some(flags) => flags.stop_timeout,
+                        None => DEFAULT_KILL_GRACE_PERIOD,
+                    });
+                if self.pending_run.is_some() {
+                    tracing::info!("Kill received while the container's image is made sure of");
+                    self.killed = true;
+                    return None;
+                }
                 if self.running.is_none() && self.terminal_sent.is_none() {
                     tracing::warn!("Kill received before the task was launched; exiting");
                     return Some(0);
@@ -436,13 +569,25 @@ impl CommandExecutor {
     fn reaped(&mut self, status: std::process::ExitStatus) {
         self.running = None;
         self.escalate_at = None;
-        let (state, message) = terminal_state(status, self.killed);
+        let (state, mut message) = terminal_state(status, self.killed);
+        if self.docker.is_some() {
+            message = message.replacen("Command", "Container", 1);
+        }
         tracing::info!("{message}");
         self.update(state, Some(message));
         self.terminal_sent = Some(Instant::now());
     }
 
     fn kill_now(&mut self) {
+        if let (Some(flags), Some(_)) = (&self.docker, &self.running) {
+            let argv = flags.docker_argv(&["kill", &flags.container]);
+            tracing::info!("Running '{}'", argv.join(" "));
+            let _ = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .status();
+        }
         if let Some(running) = &self.running {
             tracing::info!("Sending SIGKILL to process group {}", running.pgid);
             signal_group(running.pgid, libc::SIGKILL);
@@ -485,11 +630,21 @@ async fn sleep_until_opt(at: Option<Instant>) {
 
 /// Runs the command executor until its task is done; returns the exit code.
 pub async fn run(env: ExecutorEnv) -> i32 {
+    run_executor(env, None).await
+}
+
+/// Runs the Docker executor until its task is done; returns the exit code.
+pub async fn run_docker(env: ExecutorEnv, flags: docker::DockerFlags) -> i32 {
+    run_executor(env, Some(flags)).await
+}
+
+async fn run_executor(env: ExecutorEnv, docker: Option<docker::DockerFlags>) -> i32 {
     let endpoint = AgentEndpoint {
         address: env.agent.address,
         path: env.agent.path.clone(),
     };
     let (outbox, outbox_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (steps, mut steps_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(sender(endpoint.clone(), outbox_rx));
     let mut executor = CommandExecutor {
         env,
@@ -503,6 +658,10 @@ pub async fn run(env: ExecutorEnv) -> i32 {
         escalate_at: None,
         terminal_sent: None,
         outbox,
+        docker,
+        steps,
+        pending_run: None,
+        running_sent: false,
     };
 
     let started = Instant::now();
@@ -552,9 +711,21 @@ pub async fn run(env: ExecutorEnv) -> i32 {
                     }
                 }
             }
+            Some(step) = steps_rx.recv() => executor.launch_step(step),
             status = wait_child(&mut executor.running) => {
                 match status {
-                    Ok(status) => executor.reaped(status),
+                    Ok(status) => {
+                        if let Some(flags) = executor.docker.clone() {
+                            // A container quicker than the inspect loop
+                            // still ran: TASK_RUNNING before its end, as
+                            // Mesos reports it.
+                            if !executor.running_sent && !executor.killed && docker::exists(&flags).await {
+                                executor.running_sent = true;
+                                executor.update(v1::TaskState::TaskRunning, None);
+                            }
+                        }
+                        executor.reaped(status)
+                    }
                     Err(e) => {
                         tracing::error!("Failed to reap the task: {e}");
                         executor.running = None;

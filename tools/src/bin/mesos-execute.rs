@@ -52,6 +52,17 @@ struct Flags {
     /// The principal to register with.
     #[arg(long)]
     principal: Option<String>,
+    /// Containerizer to be used (`mesos` or `docker`).
+    #[arg(long, default_value = "mesos")]
+    containerizer: String,
+    /// Docker image that follows the Docker CLI naming `<image>:<tag>`
+    /// (i.e., ubuntu, busybox:latest).
+    #[arg(long)]
+    docker_image: Option<String>,
+    /// Comma-separated list of networks that the container will join
+    /// (the Docker containerizer takes one).
+    #[arg(long)]
+    networks: Option<String>,
     /// Content type of scheduler messages (`protobuf`; `json` is accepted and sent as protobuf).
     #[arg(long, default_value = "protobuf")]
     content_type: String,
@@ -174,6 +185,7 @@ async fn run(flags: Flags) -> Result<bool, String> {
         .map_err(|e| format!("Failed to parse resources '{}': {e}", flags.resources))?;
     let info = framework_info(&flags)?;
     let environment = environment(&flags)?;
+    container_info(&flags)?;
     let subscribe = scheduler::Call {
         r#type: Some(call::Type::Subscribe as i32),
         subscribe: Some(call::Subscribe {
@@ -292,6 +304,7 @@ async fn launch(
             environment,
             ..Default::default()
         }),
+        container: container_info(flags)?,
         ..Default::default()
     };
     let call = scheduler::Call {
@@ -396,4 +409,48 @@ async fn update(
         return Ok(Some(state == TaskState::TaskFinished));
     }
     Ok(None)
+}
+
+/// The task's `ContainerInfo`, as Mesos's `mesos-execute` builds it from
+/// `--containerizer`, `--docker_image` and `--networks`.
+fn container_info(flags: &Flags) -> Result<Option<v1::ContainerInfo>, String> {
+    match flags.containerizer.as_str() {
+        "mesos" => match &flags.docker_image {
+            None => Ok(None),
+            Some(_) => Err(
+                "--docker_image with --containerizer=mesos needs container images, \
+                 which the Mesos containerizer here does not provision yet"
+                    .to_string(),
+            ),
+        },
+        "docker" => {
+            let image = flags
+                .docker_image
+                .clone()
+                .ok_or("'Docker' containerizer requires docker image name")?;
+            let mut docker = v1::container_info::DockerInfo {
+                image,
+                ..Default::default()
+            };
+            let mut network_infos = Vec::new();
+            if let Some(networks) = flags.networks.as_deref().filter(|n| !n.is_empty()) {
+                let names: Vec<&str> = networks.split(',').filter(|n| !n.is_empty()).collect();
+                if names.len() > 1 {
+                    return Err("'Docker' containerizer can only support a single network".into());
+                }
+                docker.network = Some(v1::container_info::docker_info::Network::User as i32);
+                network_infos.push(v1::NetworkInfo {
+                    name: names.first().map(|n| n.to_string()),
+                    ..Default::default()
+                });
+            }
+            Ok(Some(v1::ContainerInfo {
+                r#type: v1::container_info::Type::Docker as i32,
+                docker: Some(docker),
+                network_infos,
+                ..Default::default()
+            }))
+        }
+        other => Err(format!("Unsupported containerizer: {other}")),
+    }
 }

@@ -1179,3 +1179,86 @@ fn a_task_for_a_running_executor_grows_its_container() {
     assert_eq!(update.1.cpus, Some(2.5));
     assert_eq!(update.1.mem, Some(250.0));
 }
+
+fn docker_task(core: &mut AgentCore, id: &str, now: Instant) -> Vec<Effect> {
+    let message = msg::RunTaskMessage {
+        framework: v0::FrameworkInfo {
+            user: "u".into(),
+            name: "f".into(),
+            id: Some(v0::FrameworkId { value: "F1".into() }),
+            ..Default::default()
+        },
+        task: v0::TaskInfo {
+            name: id.into(),
+            task_id: v0::TaskId { value: id.into() },
+            slave_id: v0::SlaveId { value: "S1".into() },
+            command: Some(v0::CommandInfo {
+                value: Some("echo hello".into()),
+                ..Default::default()
+            }),
+            container: Some(v0::ContainerInfo {
+                r#type: v0::container_info::Type::Docker as i32,
+                docker: Some(v0::container_info::DockerInfo {
+                    image: "busybox".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    core.message(
+        &master(),
+        "mesos.internal.RunTaskMessage",
+        &message.encode_to_vec(),
+        now,
+    );
+    core.drain()
+}
+
+#[test]
+fn docker_tasks_need_the_docker_containerizer() {
+    let t0 = Instant::now();
+    let mut core = registered(t0);
+    let effects = docker_task(&mut core, "d1", t0 + Duration::from_secs(2));
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Launch(_))));
+    let failed = updates(&effects);
+    assert_eq!(failed.len(), 1);
+    let status = &failed[0].status;
+    assert_eq!(status.state, v0::TaskState::TaskFailed as i32);
+    assert_eq!(
+        status.reason,
+        Some(v0::task_status::Reason::ContainerLaunchFailed as i32)
+    );
+    assert!(
+        status
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("None of the enabled containerizers (mesos) could create a container"),
+        "{status:?}"
+    );
+
+    core.config.docker = Some(crate::containerizer::docker::DockerConfig::default());
+    let effects = docker_task(&mut core, "d2", t0 + Duration::from_secs(3));
+    let launch = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Launch(spec) => Some(spec.clone()),
+            _ => None,
+        })
+        .expect("a launch");
+    assert_eq!(
+        launch.command.value.as_deref(),
+        Some("/libexec/mesos-docker-executor")
+    );
+    let name = format!("--container=mesos-{}", launch.container_id);
+    assert!(launch.command.arguments.contains(&name), "{launch:?}");
+    assert!(
+        launch
+            .command
+            .arguments
+            .contains(&format!("--sandbox_directory={}", launch.sandbox.display()))
+    );
+}
