@@ -2183,12 +2183,12 @@ fn a_task_group_goes_to_the_agent_in_one_message() {
     );
 }
 
+/// How a case spoils a valid group.
+type GroupChange = Box<dyn Fn(&mut v0::ExecutorInfo, &mut Vec<v0::TaskInfo>)>;
+
 #[test]
 fn invalid_task_groups_fail_every_task() {
-    let cases: Vec<(
-        &str,
-        Box<dyn Fn(&mut v0::ExecutorInfo, &mut Vec<v0::TaskInfo>)>,
-    )> = vec![
+    let cases: Vec<(&str, GroupChange)> = vec![
         (
             "'ExecutorInfo.type' must be set",
             Box::new(|e, _| e.r#type = None),

@@ -751,7 +751,7 @@ impl AgentCore {
                 &fid,
                 executor_info,
                 command_executor,
-                Pending::Task(task),
+                Pending::Task(Box::new(task)),
                 now,
             ),
         }
@@ -1010,7 +1010,7 @@ impl AgentCore {
     fn deliver_pending(&mut self, fid: &FrameworkId, link: &ExecutorLink, pending: Vec<Pending>) {
         for work in pending {
             match work {
-                Pending::Task(task) => self.deliver_task(fid, link, task),
+                Pending::Task(task) => self.deliver_task(fid, link, *task),
                 Pending::Group(tasks) => self.deliver_group(fid, link, tasks),
             }
         }

@@ -204,7 +204,7 @@ impl Executor {
                         pending.push(Pending::Group(vec![task]));
                     }
                 },
-                None => pending.push(Pending::Task(task)),
+                None => pending.push(Pending::Task(Box::new(task))),
             }
         }
         pending
@@ -230,7 +230,7 @@ impl Executor {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pending {
     /// A task (`RunTaskMessage`).
-    Task(v0::TaskInfo),
+    Task(Box<v0::TaskInfo>),
     /// The tasks of a task group (`RunTaskGroupMessage`).
     Group(Vec<v0::TaskInfo>),
 }
@@ -239,7 +239,7 @@ impl Pending {
     /// Its tasks.
     pub fn tasks(&self) -> &[v0::TaskInfo] {
         match self {
-            Pending::Task(task) => std::slice::from_ref(task),
+            Pending::Task(task) => std::slice::from_ref(&**task),
             Pending::Group(tasks) => tasks,
         }
     }
