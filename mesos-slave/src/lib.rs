@@ -1,5 +1,5 @@
-//! The Mesos agent (`mesos-slave`, `mesos-agent`) and the command executor
-//! (`mesos-executor`).
+//! The Mesos agent (`mesos-slave`, `mesos-agent`), the command executor
+//! (`mesos-executor`) and the default executor (`mesos-default-executor`).
 //!
 //! - [`agent`]: the agent itself. [`agent::core::AgentCore`] is a pure
 //!   state machine (messages, executor calls, exits and time in; effects
@@ -11,8 +11,9 @@
 //!   until acknowledged).
 //! - [`containerizer`]: executors as session leaders in their sandbox; the
 //!   command executor's `ExecutorInfo` and environment.
-//! - [`executor`]: the command executor (`mesos-executor`), a v1 executor
-//!   API client.
+//! - [`executor`]: the command executor (`mesos-executor`) and, in
+//!   [`executor::default`], the default executor that runs task groups
+//!   (`mesos-default-executor`); both v1 executor API clients.
 //! - [`cli`] and [`config`]: the daemon's flags and the plain
 //!   configuration they become.
 //! - [`paths`], [`detect`], [`convert`]: the sandbox layout,

@@ -165,7 +165,7 @@ pub fn task_environment(
 }
 
 /// The process a task's `CommandInfo` asks for: `/bin/sh -c value` for a
-/// shell command, else `value` run with `arguments` (the first is argv[0]).
+/// shell command, else `value` run with `arguments` (the first is `argv[0]`).
 pub fn task_command(command: &v1::CommandInfo, value: &str) -> std::process::Command {
     if command.shell() {
         let mut c = std::process::Command::new("/bin/sh");
