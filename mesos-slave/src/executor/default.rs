@@ -246,6 +246,17 @@ impl DefaultExecutor {
         }
         let now = Instant::now();
         let Some(pgid) = task.pgid else {
+            // Not started yet (its group is being launched): it never will.
+            task.terminal = true;
+            task.killing = true;
+            self.update(
+                task_id,
+                v1::TaskState::TaskKilled,
+                Some("Killed before it was started".into()),
+            );
+            if self.tasks.values().all(|t| t.terminal) {
+                self.all_terminal_at = Some(Instant::now());
+            }
             return;
         };
         if task.killing {
@@ -577,6 +588,82 @@ pub async fn run(env: ExecutorEnv) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn executor(sandbox: &Path) -> (DefaultExecutor, mpsc::UnboundedReceiver<Call>) {
+        let sandbox = sandbox.display().to_string();
+        let env = ExecutorEnv::from_lookup(|name| match name {
+            "MESOS_FRAMEWORK_ID" => Some("F1".into()),
+            "MESOS_EXECUTOR_ID" => Some("pod".into()),
+            "MESOS_SANDBOX" => Some(sandbox.clone()),
+            "MESOS_AGENT_ENDPOINT" => Some("127.0.0.1:5051".into()),
+            _ => None,
+        })
+        .unwrap();
+        let (outbox, calls) = mpsc::unbounded_channel();
+        let (exits, _) = mpsc::unbounded_channel();
+        let executor = DefaultExecutor {
+            env,
+            framework_info: None,
+            tasks: BTreeMap::new(),
+            groups: Vec::new(),
+            killing_groups: BTreeSet::new(),
+            unacknowledged: Vec::new(),
+            shutting_down: false,
+            all_terminal_at: None,
+            outbox,
+            exits,
+        };
+        (executor, calls)
+    }
+
+    fn sent(calls: &mut mpsc::UnboundedReceiver<Call>) -> Vec<(String, v1::TaskState)> {
+        let mut sent = Vec::new();
+        while let Ok(call) = calls.try_recv() {
+            let status = call.update.unwrap().status;
+            sent.push((
+                status.task_id.value,
+                v1::TaskState::try_from(status.state).unwrap(),
+            ));
+        }
+        sent
+    }
+
+    #[test]
+    fn a_task_that_cannot_start_takes_its_group_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut executor, mut calls) = executor(dir.path());
+        let task = |id: &str, command: Option<&str>| v1::TaskInfo {
+            task_id: v1::TaskId { value: id.into() },
+            command: command.map(|c| v1::CommandInfo {
+                value: Some(c.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        executor.launch_group(v1::TaskGroupInfo {
+            tasks: vec![task("broken", None), task("sleeper", Some("sleep 1000"))],
+        });
+        use v1::TaskState as S;
+        assert_eq!(
+            sent(&mut calls),
+            [
+                ("broken".to_string(), S::TaskStarting),
+                ("sleeper".to_string(), S::TaskStarting),
+                ("broken".to_string(), S::TaskFailed),
+                ("sleeper".to_string(), S::TaskKilled),
+            ]
+        );
+        assert!(
+            executor
+                .tasks
+                .values()
+                .all(|t| t.terminal && t.pgid.is_none())
+        );
+        // Done once the agent has acknowledged every update.
+        assert!(!executor.done());
+        executor.unacknowledged.clear();
+        assert!(executor.done());
+    }
 
     #[test]
     fn task_sandboxes_are_linked_from_tasks() {
