@@ -1,7 +1,8 @@
 //! Task groups on the default executor, end to end: a v1 framework
 //! launches two groups with LAUNCH_GROUP on a real master and agent. In
 //! one, both tasks finish; in the other, one task fails and the other (a
-//! `sleep 1000`) is killed with it. Each task's output lands in its own
+//! `sleep 1000`) is killed with it; in a third, the framework kills one
+//! task and its partner is killed too. Each task's output lands in its own
 //! sandbox, `tasks/<task id>` -> `containers/<container id>`.
 
 use std::collections::BTreeMap;
@@ -134,7 +135,7 @@ async fn task_groups_finish_together_or_fail_together() {
     let mut states: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let all_done = states.len() == 4 && states.values().all(|s| s.iter().any(|s| terminal(*s)));
+        let all_done = states.len() == 6 && states.values().all(|s| s.iter().any(|s| terminal(*s)));
         if all_done {
             break;
         }
@@ -173,6 +174,14 @@ async fn task_groups_finish_together_or_fail_together() {
                                 ],
                                 role,
                             ),
+                            launch_group(
+                                "pod-kill",
+                                vec![
+                                    shell_task("victim", "sleep 1000", agent, role),
+                                    shell_task("bystander", "sleep 1000", agent, role),
+                                ],
+                                role,
+                            ),
                         ]
                     };
                     let accept = scheduler::Call {
@@ -194,6 +203,20 @@ async fn task_groups_finish_together_or_fail_together() {
                     .entry(status.task_id.value.clone())
                     .or_default()
                     .push(status.state);
+                if status.task_id.value == "victim" && status.state == TaskState::TaskRunning as i32
+                {
+                    let kill = scheduler::Call {
+                        framework_id: framework_id.clone(),
+                        r#type: Some(call::Type::Kill as i32),
+                        kill: Some(call::Kill {
+                            task_id: status.task_id.clone(),
+                            agent_id: status.agent_id.clone(),
+                            kill_policy: None,
+                        }),
+                        ..Default::default()
+                    };
+                    client.call(&kill).await.expect("kill");
+                }
                 if let (Some(uuid), Some(agent)) = (&status.uuid, &status.agent_id) {
                     let ack = scheduler::Call {
                         framework_id: framework_id.clone(),
@@ -217,7 +240,13 @@ async fn task_groups_finish_together_or_fail_together() {
     assert_eq!(last("ok-2"), TaskState::TaskFinished as i32, "{states:?}");
     assert_eq!(last("bad"), TaskState::TaskFailed as i32, "{states:?}");
     assert_eq!(last("sleeper"), TaskState::TaskKilled as i32, "{states:?}");
-    for id in ["ok-1", "ok-2", "bad", "sleeper"] {
+    assert_eq!(last("victim"), TaskState::TaskKilled as i32, "{states:?}");
+    assert_eq!(
+        last("bystander"),
+        TaskState::TaskKilled as i32,
+        "{states:?}"
+    );
+    for id in ["ok-1", "ok-2", "bad", "sleeper", "victim", "bystander"] {
         assert!(seen(id, TaskState::TaskStarting), "{id}: {states:?}");
         assert!(seen(id, TaskState::TaskRunning), "{id}: {states:?}");
     }
@@ -240,7 +269,8 @@ async fn task_groups_finish_together_or_fail_together() {
     assert!(bad_run.join("tasks/sleeper/stdout").is_file());
 
     // Both executors exit once their tasks are terminal and acknowledged.
-    for run in [&run, &bad_run] {
+    let kill_run = executor_run(&cluster, "pod-kill");
+    for run in [&run, &bad_run, &kill_run] {
         let log = run.join("stderr");
         let mut waited = Duration::ZERO;
         while !read(&log).contains("All tasks are terminal and acknowledged; exiting") {
@@ -275,9 +305,11 @@ async fn task_groups_finish_together_or_fail_together() {
         known,
         [
             ("bad".into(), "pod-bad".into(), "TASK_FAILED".into()),
+            ("bystander".into(), "pod-kill".into(), "TASK_KILLED".into()),
             ("ok-1".into(), "pod-ok".into(), "TASK_FINISHED".into()),
             ("ok-2".into(), "pod-ok".into(), "TASK_FINISHED".into()),
             ("sleeper".into(), "pod-bad".into(), "TASK_KILLED".into()),
+            ("victim".into(), "pod-kill".into(), "TASK_KILLED".into()),
         ],
         "{state}"
     );
