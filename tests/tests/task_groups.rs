@@ -162,7 +162,12 @@ async fn task_groups_finish_together_or_fail_together() {
                                 "pod-ok",
                                 vec![
                                     shell_task("ok-1", "echo one", agent, role),
-                                    shell_task("ok-2", "echo two; echo oops >&2", agent, role),
+                                    shell_task(
+                                        "ok-2",
+                                        "echo two; echo oops >&2; echo \"$MESOS_CONTAINER_IP $(pwd)\" > env",
+                                        agent,
+                                        role,
+                                    ),
                                 ],
                                 role,
                             ),
@@ -265,6 +270,12 @@ async fn task_groups_finish_together_or_fail_together() {
         assert_eq!(read(&link.join("stdout")), out);
     }
     assert_eq!(read(&run.join("tasks/ok-2/stderr")), "oops\n");
+    // Tasks run in their own sandbox and know the container's address.
+    let sandbox = std::fs::read_link(run.join("tasks/ok-2")).unwrap();
+    assert_eq!(
+        read(&run.join("tasks/ok-2/env")),
+        format!("127.0.0.1 {}\n", sandbox.display())
+    );
     let bad_run = executor_run(&cluster, "pod-bad");
     assert!(bad_run.join("tasks/sleeper/stdout").is_file());
 

@@ -206,6 +206,11 @@ impl DefaultExecutor {
         };
         let mut environment = task_environment(std::env::vars(), &task);
         environment.insert("MESOS_SANDBOX".into(), sandbox.display().to_string());
+        // As Mesos's default executor: the executor's own address, which
+        // tasks sharing its network also have.
+        let ip = std::env::var("LIBPROCESS_IP")
+            .unwrap_or_else(|_| self.env.agent.address.ip().to_string());
+        environment.insert("MESOS_CONTAINER_IP".into(), ip);
         let mut process = task_command(&command, &value);
         process
             .current_dir(&sandbox)
