@@ -1,5 +1,5 @@
-//! The Mesos agent (`mesos-slave`, `mesos-agent`) and the command executor
-//! (`mesos-executor`).
+//! The Mesos agent (`mesos-slave`, `mesos-agent`), the command executor
+//! (`mesos-executor`) and the default executor (`mesos-default-executor`).
 //!
 //! - [`agent`]: the agent itself. [`agent::core::AgentCore`] is a pure
 //!   state machine (messages, executor calls, exits and time in; effects
@@ -16,9 +16,11 @@
 //! - [`files`]: `/files/*`, the sandboxes and the agent log for the
 //!   WebUI.
 //!   [`containerizer::docker`]: command tasks in Docker containers.
-//! - [`executor`]: the command executor (`mesos-executor`), a v1 executor
-//!   API client, and the Docker executor (`mesos-docker-executor`,
-//!   [`executor::docker`]) that runs its task with `docker run`.
+//! - [`executor`]: the command executor (`mesos-executor`), the Docker
+//!   executor (`mesos-docker-executor`, [`executor::docker`]) that runs its
+//!   task with `docker run`, and, in [`executor::default`], the default
+//!   executor that runs task groups (`mesos-default-executor`); all v1
+//!   executor API clients.
 //! - [`cli`] and [`config`]: the daemon's flags and the plain
 //!   configuration they become.
 //! - [`paths`], [`detect`], [`convert`]: the sandbox layout,

@@ -55,3 +55,44 @@ async fn false_fails_with_task_failed() {
     assert!(printed.contains("TASK_FAILED"), "{}", describe(&output));
     assert!(!printed.contains("TASK_FINISHED"), "{}", describe(&output));
 }
+
+#[tokio::test]
+async fn a_task_group_runs_on_the_default_executor() {
+    let cluster = Cluster::start(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let group = r#"{"tasks": [
+        {"name": "a", "task_id": {"value": "a"}, "agent_id": {"value": ""},
+         "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                       {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}],
+         "command": {"value": "echo from-a"}},
+        {"name": "b", "task_id": {"value": "b"}, "agent_id": {"value": ""},
+         "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                       {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}],
+         "command": {"value": "echo from-b"}}
+    ]}"#;
+    let file = dir.path().join("group.json");
+    std::fs::write(&file, group).unwrap();
+    let flag = format!("--task_group={}", file.display());
+    let output = cluster.mesos_execute(&["--name=pod", &flag]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for task in ["'a'", "'b'"] {
+        assert!(
+            stdout.contains(&format!(
+                "Received status update TASK_FINISHED for task {task}"
+            )),
+            "{}",
+            describe(&output)
+        );
+    }
+
+    // Inline JSON, one task failing: the run fails.
+    let failing = group.replace("echo from-b", "exit 1");
+    let output = cluster.mesos_execute(&["--name=pod", &format!("--task_group={failing}")]);
+    assert!(!output.status.success(), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("TASK_FAILED"),
+        "{}",
+        describe(&output)
+    );
+}

@@ -19,12 +19,16 @@
 //!   TASK_LOST
 //! ```
 //!
+//! A task of a `LAUNCH_GROUP` takes the same path; an invalid group
+//! fails all its tasks with `TASK_ERROR`.
+//!
 //! A task leaves the master once its terminal update is acknowledged; its
 //! resources go back to the allocator as soon as the terminal state is
 //! known.
 
 mod agents;
 mod frameworks;
+mod groups;
 mod libprocess;
 mod metrics;
 mod offers;

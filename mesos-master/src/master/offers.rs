@@ -304,19 +304,8 @@ impl Master {
                     }
                 }
                 Some(Type::LaunchGroup) => {
-                    let tasks = operation
-                        .launch_group
-                        .map(|l| l.task_group.tasks)
-                        .unwrap_or_default();
-                    for task in tasks {
-                        self.drop_task(
-                            framework,
-                            &task,
-                            v0::TaskState::TaskError,
-                            v0::task_status::Reason::TaskGroupInvalid,
-                            "LAUNCH_GROUP is not supported by this master yet",
-                            now,
-                        );
+                    if let Some(launch) = operation.launch_group {
+                        self.launch_group(framework, &agent_id, &role, launch, &mut remaining, now);
                     }
                 }
                 other => {

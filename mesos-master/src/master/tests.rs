@@ -2548,3 +2548,187 @@ fn recovered_agents_come_back_or_turn_unreachable() {
     let updates = h.reconcile(&plain, vec![("t", Some(&lost))]);
     assert_eq!(updates[0].state, TaskState::TaskLost as i32);
 }
+
+/// The group's default executor.
+fn default_executor(id: &str, resources: &str) -> v0::ExecutorInfo {
+    v0::ExecutorInfo {
+        r#type: Some(v0::executor_info::Type::Default as i32),
+        executor_id: v0::ExecutorId { value: id.into() },
+        resources: res(resources).to_wire(),
+        ..Default::default()
+    }
+}
+
+fn launch_group_call(
+    offer_ids: Vec<v0::OfferId>,
+    executor: v0::ExecutorInfo,
+    tasks: Vec<v0::TaskInfo>,
+) -> scheduler::Call {
+    scheduler::Call {
+        r#type: Some(call::Type::Accept as i32),
+        accept: Some(call::Accept {
+            offer_ids,
+            operations: vec![v0::offer::Operation {
+                r#type: Some(v0::offer::operation::Type::LaunchGroup as i32),
+                launch_group: Some(v0::offer::operation::LaunchGroup {
+                    executor,
+                    task_group: v0::TaskGroupInfo { tasks },
+                }),
+                ..Default::default()
+            }],
+            filters: None,
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_task_group_goes_to_the_agent_in_one_message() {
+    let mut h = Harness::new();
+    let agent = h.register_agent("cpus:4;mem:4096;disk:1024");
+    let framework = h.subscribe(framework_info("fw"));
+    let offer = h.offer(&framework);
+    let executor = default_executor("pod", "cpus:0.1;mem:32;disk:10");
+    let tasks = vec![
+        task("t1", &offer, "cpus:1;mem:128"),
+        task("t2", &offer, "cpus:1;mem:128"),
+    ];
+    h.call(
+        &framework,
+        launch_group_call(vec![offer.id.clone()], executor, tasks),
+    )
+    .unwrap();
+    let effects = h.effects();
+    assert!(effects.updates(&framework.link).is_empty(), "{effects:?}");
+    let runs = effects.messages_to::<internal::RunTaskGroupMessage>(&agent.pid);
+    assert_eq!(runs.len(), 1, "{effects:?}");
+    let run = &runs[0];
+    assert_eq!(run.launch_executor, Some(true));
+    assert_eq!(
+        run.executor.framework_id.as_ref().map(FrameworkId::from),
+        Some(framework.id.clone())
+    );
+    assert_eq!(run.task_group.tasks.len(), 2);
+    for task in &run.task_group.tasks {
+        assert_eq!(task.executor.as_ref(), Some(&run.executor));
+    }
+    let books = &h.master.framework(&framework.id).unwrap().tasks;
+    assert_eq!(books.len(), 2);
+    assert_eq!(
+        books[&TaskId::new("t2")].task.executor_id,
+        Some(v0::ExecutorId {
+            value: "pod".into()
+        })
+    );
+
+    // The rest of the offer comes back without the group and its executor.
+    let rest = h.advance(secs(6)).offers(&framework.link);
+    assert_eq!(rest.len(), 1);
+    assert_eq!(offered(&rest[0]), res("cpus:1.9;mem:3808;disk:1014"));
+
+    // A second group for the running executor does not launch it again,
+    // nor take its resources.
+    let tasks = vec![task("t3", &rest[0], "cpus:1;mem:128")];
+    let executor = run.executor.clone();
+    h.call(
+        &framework,
+        launch_group_call(vec![rest[0].id.clone()], executor, tasks),
+    )
+    .unwrap();
+    let effects = h.effects();
+    let runs = effects.messages_to::<internal::RunTaskGroupMessage>(&agent.pid);
+    assert_eq!(runs.len(), 1, "{effects:?}");
+    assert_eq!(runs[0].launch_executor, Some(false));
+
+    // Tasks of a group end like any other.
+    let effects = h.update(&agent, &framework, "t1", TaskState::TaskFinished, None);
+    assert_eq!(effects.updates(&framework.link).len(), 1);
+    assert!(
+        !h.master
+            .framework(&framework.id)
+            .unwrap()
+            .tasks
+            .contains_key(&TaskId::new("t1"))
+    );
+}
+
+/// How a case spoils a valid group.
+type GroupChange = Box<dyn Fn(&mut v0::ExecutorInfo, &mut Vec<v0::TaskInfo>)>;
+
+#[test]
+fn invalid_task_groups_fail_every_task() {
+    let cases: Vec<(&str, GroupChange)> = vec![
+        (
+            "'ExecutorInfo.type' must be set",
+            Box::new(|e, _| e.r#type = None),
+        ),
+        (
+            "'ExecutorInfo.command' must not be set for 'DEFAULT' executor",
+            Box::new(|e, _| e.command = Some(v0::CommandInfo::default())),
+        ),
+        (
+            "Task 't2' is invalid: Task has duplicate ID: t2",
+            Box::new(|_, t| t[0].task_id.value = "t2".into()),
+        ),
+        (
+            "Executor 'pod' uses less memory (16MB) than the minimum required (32MB)",
+            Box::new(|e, _| e.resources = res("cpus:0.1;mem:16;disk:10").to_wire()),
+        ),
+        (
+            "Executor 'pod' uses no disk",
+            Box::new(|e, _| e.resources = res("cpus:0.1;mem:32").to_wire()),
+        ),
+        (
+            "Task 't1' is invalid: Task uses no resources",
+            Box::new(|_, t| t[0].resources.clear()),
+        ),
+        (
+            "The `ExecutorInfo` of task 't2' is different from executor 'pod'",
+            Box::new(|_, t| {
+                let mut other = default_executor("other", "cpus:0.1;mem:32;disk:10");
+                other.framework_id = None;
+                t[1].executor = Some(other);
+            }),
+        ),
+        (
+            "required by task group and its executor are more than available",
+            Box::new(|_, t| t[1].resources = res("cpus:4;mem:128").to_wire()),
+        ),
+    ];
+    for (expected, change) in cases {
+        let mut h = Harness::new();
+        let agent = h.register_agent("cpus:4;mem:4096;disk:1024");
+        let framework = h.subscribe(framework_info("fw"));
+        let offer = h.offer(&framework);
+        let mut executor = default_executor("pod", "cpus:0.1;mem:32;disk:10");
+        let mut tasks = vec![
+            task("t1", &offer, "cpus:1;mem:128"),
+            task("t2", &offer, "cpus:1;mem:128"),
+        ];
+        change(&mut executor, &mut tasks);
+        h.call(
+            &framework,
+            launch_group_call(vec![offer.id.clone()], executor, tasks),
+        )
+        .unwrap();
+        let effects = h.effects();
+        assert!(
+            effects
+                .messages_to::<internal::RunTaskGroupMessage>(&agent.pid)
+                .is_empty(),
+            "{expected}: {effects:?}"
+        );
+        let updates = effects.updates(&framework.link);
+        assert_eq!(updates.len(), 2, "{expected}: {updates:?}");
+        for status in &updates {
+            assert_eq!(state(status), TaskState::TaskError);
+            assert_eq!(reason(status), Some(Reason::TaskGroupInvalid));
+            let message = status.message.clone().unwrap_or_default();
+            assert!(message.contains(expected), "{expected}: {message}");
+        }
+        assert!(h.master.framework(&framework.id).unwrap().tasks.is_empty());
+        // The offer's resources all come back.
+        let rest = h.advance(secs(6)).offers(&framework.link);
+        assert_eq!(offered(&rest[0]), res("cpus:4;mem:4096;disk:1024"));
+    }
+}

@@ -28,7 +28,7 @@ use prost_reflect::ReflectMessage;
 
 use super::state::{
     ConnId, Executor, ExecutorLink, ExecutorState, Framework, MAX_COMPLETED_EXECUTORS,
-    MAX_COMPLETED_FRAMEWORKS, MAX_COMPLETED_TASKS, Termination, create_task,
+    MAX_COMPLETED_FRAMEWORKS, MAX_COMPLETED_TASKS, Pending, Termination, create_task,
 };
 use crate::config::AgentConfig;
 use crate::containerizer::{self, ContainerLimits, ExecutorEnvironment, LaunchSpec};
@@ -801,7 +801,13 @@ impl AgentCore {
                     now,
                 );
             }
-            None => self.launch_executor(&fid, executor_info, command_executor, task, now),
+            None => self.launch_executor(
+                &fid,
+                executor_info,
+                command_executor,
+                Pending::Task(Box::new(task)),
+                now,
+            ),
         }
     }
 
@@ -810,21 +816,27 @@ impl AgentCore {
         fid: &FrameworkId,
         info: v0::ExecutorInfo,
         command_executor: bool,
-        task: v0::TaskInfo,
+        pending: Pending,
         now: Instant,
     ) {
         let eid = ExecutorId::from(&info.executor_id);
         let agent_id = self.agent_id().unwrap_or_default().to_string();
         if !paths::is_safe_component(eid.as_str()) || !paths::is_safe_component(fid.as_str()) {
-            self.agent_update(
-                fid,
-                &task,
-                Some(&eid),
-                v0::TaskState::TaskError,
-                v0::task_status::Reason::TaskInvalid,
-                "Executor or framework id is not a valid path component".into(),
-                now,
-            );
+            let reason = match pending {
+                Pending::Task(_) => v0::task_status::Reason::TaskInvalid,
+                Pending::Group(_) => v0::task_status::Reason::TaskGroupInvalid,
+            };
+            for task in pending.tasks() {
+                self.agent_update(
+                    fid,
+                    task,
+                    Some(&eid),
+                    v0::TaskState::TaskError,
+                    reason,
+                    "Executor or framework id is not a valid path component".into(),
+                    now,
+                );
+            }
             return;
         }
         let container_id = sample_id();
@@ -846,7 +858,12 @@ impl AgentCore {
             recovery_timeout: RECOVERY_TIMEOUT,
             subscription_backoff_max: EXECUTOR_REREGISTRATION_TIMEOUT,
         });
-        let mut command = info.command.clone().unwrap_or_default();
+        // The default executor brings no command: the agent runs its own.
+        let mut command = if info.r#type == Some(v0::executor_info::Type::Default as i32) {
+            containerizer::default_executor_command(&self.config.launcher_dir)
+        } else {
+            info.command.clone().unwrap_or_default()
+        };
         if containerizer::docker::wants_docker(info.container.as_ref()) {
             let refusal = match &self.config.docker {
                 None => Some(format!(
@@ -875,15 +892,17 @@ impl AgentCore {
             };
             if let Some(message) = refusal {
                 tracing::error!(executor_id = %eid, framework_id = %fid, "{message}");
-                self.agent_update(
-                    fid,
-                    &task,
-                    Some(&eid),
-                    v0::TaskState::TaskFailed,
-                    v0::task_status::Reason::ContainerLaunchFailed,
-                    message,
-                    now,
-                );
+                for task in pending.tasks() {
+                    self.agent_update(
+                        fid,
+                        task,
+                        Some(&eid),
+                        v0::TaskState::TaskFailed,
+                        v0::task_status::Reason::ContainerLaunchFailed,
+                        message.clone(),
+                        now,
+                    );
+                }
                 return;
             }
         }
@@ -896,7 +915,10 @@ impl AgentCore {
         tracing::info!(executor_id = %eid, framework_id = %fid, container_id, "Launching executor");
         let limits = ContainerLimits::compute(
             &info.resources,
-            [(&task.resources[..], &task.limits)],
+            pending
+                .tasks()
+                .iter()
+                .map(|t| (&t.resources[..], &t.limits)),
             self.config.containerizer.cgroups.enable_cfs,
         );
         self.effects.push(Effect::Launch(Box::new(LaunchSpec {
@@ -916,7 +938,13 @@ impl AgentCore {
             state: ExecutorState::Registering,
             command_executor,
             link: None,
-            queued: vec![task],
+            queued_groups: match &pending {
+                Pending::Task(_) => Vec::new(),
+                Pending::Group(tasks) => {
+                    vec![tasks.iter().map(|t| TaskId::from(&t.task_id)).collect()]
+                }
+            },
+            queued: pending.tasks().to_vec(),
             launched: BTreeMap::new(),
             terminated: BTreeMap::new(),
             completed: VecDeque::new(),
@@ -930,16 +958,26 @@ impl AgentCore {
         }
     }
 
+    /// `RunTaskGroupMessage`: the tasks go to their executor together, as
+    /// one `LAUNCH_GROUP`; a `DEFAULT` executor is the agent's
+    /// `mesos-default-executor`.
     fn run_task_group(&mut self, message: msg::RunTaskGroupMessage, now: Instant) {
         let Some(fid_wire) = message.framework.id.clone() else {
+            tracing::warn!("Dropping task group of a framework without an id");
             return;
         };
         let fid = FrameworkId::from(&fid_wire);
         if self.state != AgentState::Running {
+            tracing::warn!(framework_id = %fid, "Ignoring task group: agent is not registered");
             return;
         }
-        tracing::warn!(framework_id = %fid, "Dropping task group: task groups are not supported by this agent");
-        self.frameworks
+        let mut executor_info = message.executor.clone();
+        executor_info.framework_id.get_or_insert(fid_wire.clone());
+        let eid = ExecutorId::from(&executor_info.executor_id);
+        let tasks = message.task_group.tasks.clone();
+        tracing::info!(framework_id = %fid, executor_id = %eid, "Got assigned task group of {} tasks", tasks.len());
+        let framework = self
+            .frameworks
             .entry(fid.clone())
             .or_insert_with(|| Framework {
                 id: fid.clone(),
@@ -949,17 +987,139 @@ impl AgentCore {
                 executors: BTreeMap::new(),
                 completed_executors: VecDeque::new(),
             });
-        let eid = ExecutorId::from(&message.executor.executor_id);
-        for task in &message.task_group.tasks {
-            self.agent_update(
-                &fid,
-                task,
-                Some(&eid),
-                v0::TaskState::TaskDropped,
-                v0::task_status::Reason::TaskGroupInvalid,
-                "Task groups (the default executor) are not supported by this agent".into(),
-                now,
+        framework.info = message.framework.clone();
+        let terminating = framework.terminating;
+        let partition_aware =
+            framework.has_capability(v0::framework_info::capability::Type::PartitionAware);
+        let fail_all = |core: &mut AgentCore,
+                        state: v0::TaskState,
+                        reason: v0::task_status::Reason,
+                        text: String| {
+            for task in &tasks {
+                core.agent_update(&fid, task, Some(&eid), state, reason, text.clone(), now);
+            }
+        };
+        if terminating {
+            fail_all(
+                self,
+                v0::TaskState::TaskLost,
+                v0::task_status::Reason::FrameworkRemoved,
+                "Framework is terminating".into(),
             );
+            return;
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        let problem = tasks.iter().find_map(|task| {
+            let task_id = TaskId::from(&task.task_id);
+            if !paths::is_safe_component(&task.task_id.value) {
+                Some(format!(
+                    "Task '{task_id}' has an id that is not a valid path component"
+                ))
+            } else if !ids.insert(task_id.clone())
+                || self
+                    .frameworks
+                    .values()
+                    .any(|f| f.executor_of_task(&task_id).is_some())
+            {
+                Some(format!("Task has duplicate ID: {task_id}"))
+            } else {
+                None
+            }
+        });
+        if let Some(problem) = problem {
+            fail_all(
+                self,
+                v0::TaskState::TaskError,
+                v0::task_status::Reason::TaskGroupInvalid,
+                problem,
+            );
+            return;
+        }
+        let lost_state = if partition_aware {
+            v0::TaskState::TaskDropped
+        } else {
+            v0::TaskState::TaskLost
+        };
+        let existing = self
+            .frameworks
+            .get(&fid)
+            .and_then(|f| f.executors.get(&eid))
+            .map(|e| (e.state, e.link.clone()));
+        match existing {
+            Some((ExecutorState::Registering, _)) => {
+                if let Some(executor) = self.executor_mut(&fid, &eid) {
+                    executor
+                        .queued_groups
+                        .push(tasks.iter().map(|t| TaskId::from(&t.task_id)).collect());
+                    executor.queued.extend(tasks);
+                }
+            }
+            Some((ExecutorState::Running, link)) => {
+                if let Some(executor) = self.executor_mut(&fid, &eid) {
+                    for task in &tasks {
+                        executor.launched.insert(
+                            TaskId::from(&task.task_id),
+                            create_task(task, v0::TaskState::TaskStaging, &fid_wire),
+                        );
+                    }
+                }
+                if let Some(link) = link {
+                    self.deliver_group(&fid, &link, tasks);
+                }
+            }
+            Some((state, _)) => fail_all(
+                self,
+                lost_state,
+                v0::task_status::Reason::ExecutorTerminated,
+                format!("Executor is {}", state.name()),
+            ),
+            None if message.launch_executor == Some(false) => fail_all(
+                self,
+                lost_state,
+                v0::task_status::Reason::ExecutorTerminated,
+                "No executor to run the task group on".into(),
+            ),
+            None => self.launch_executor(&fid, executor_info, false, Pending::Group(tasks), now),
+        }
+    }
+
+    /// Hands a task group to a connected executor: a LAUNCH_GROUP event,
+    /// or a `RunTaskGroupMessage` to an executor on libprocess.
+    fn deliver_group(&mut self, fid: &FrameworkId, link: &ExecutorLink, tasks: Vec<v0::TaskInfo>) {
+        let Some(framework) = self.frameworks.get(fid) else {
+            return;
+        };
+        let executor = framework
+            .executor_of_task(&TaskId::from(
+                &tasks.first().map(|t| t.task_id.clone()).unwrap_or_default(),
+            ))
+            .and_then(|eid| framework.executors.get(eid))
+            .map(|e| e.info.clone())
+            .unwrap_or_default();
+        tracing::info!(framework_id = %fid, "Sending task group of {} tasks to executor", tasks.len());
+        let message = msg::RunTaskGroupMessage {
+            framework: framework.info.clone(),
+            executor,
+            task_group: v0::TaskGroupInfo { tasks },
+            resource_version_uuids: Vec::new(),
+            launch_executor: None,
+        };
+        self.send_to_executor(link, message, |message| v1e::Event {
+            r#type: Some(v1e::event::Type::LaunchGroup as i32),
+            launch_group: Some(v1e::event::LaunchGroup {
+                task_group: crate::convert_v1(&message.task_group),
+            }),
+            ..Default::default()
+        });
+    }
+
+    /// Hands queued work to an executor that just connected.
+    fn deliver_pending(&mut self, fid: &FrameworkId, link: &ExecutorLink, pending: Vec<Pending>) {
+        for work in pending {
+            match work {
+                Pending::Task(task) => self.deliver_task(fid, link, *task),
+                Pending::Group(tasks) => self.deliver_group(fid, link, tasks),
+            }
         }
     }
 
@@ -998,22 +1158,31 @@ impl AgentCore {
             return;
         };
         executor.kill_requested.insert(task_id.clone());
-        if let Some(index) = executor
+        if executor
             .queued
             .iter()
-            .position(|t| TaskId::from(&t.task_id) == task_id)
+            .any(|t| TaskId::from(&t.task_id) == task_id)
         {
-            let task = executor.queued.remove(index);
+            // A task of a queued group takes its whole group with it, as
+            // in Mesos.
+            let group = executor.queued_group_of(&task_id);
+            executor.queued_groups.retain(|g| !g.contains(&task_id));
+            let (killed, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut executor.queued)
+                .into_iter()
+                .partition(|t| group.contains(&TaskId::from(&t.task_id)));
+            executor.queued = kept;
             let idle = executor.is_idle();
-            self.agent_update(
-                &fid,
-                &task,
-                Some(&eid),
-                v0::TaskState::TaskKilled,
-                v0::task_status::Reason::TaskKilledDuringLaunch,
-                "Killed before delivery to the executor".into(),
-                now,
-            );
+            for task in &killed {
+                self.agent_update(
+                    &fid,
+                    task,
+                    Some(&eid),
+                    v0::TaskState::TaskKilled,
+                    v0::task_status::Reason::TaskKilledDuringLaunch,
+                    "Killed before delivery to the executor".into(),
+                    now,
+                );
+            }
             if idle {
                 // Nothing left for the executor to run.
                 self.shutdown_executor(&fid, &eid, now);
@@ -1292,6 +1461,7 @@ impl AgentCore {
         let termination = executor.termination.clone();
         let kill_requested = executor.kill_requested.clone();
         let command_executor = executor.command_executor;
+        executor.queued_groups.clear();
         let mut live: Vec<v0::TaskInfo> = std::mem::take(&mut executor.queued);
         for task in executor.launched.values() {
             live.push(v0::TaskInfo {

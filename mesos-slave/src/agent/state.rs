@@ -154,8 +154,12 @@ pub struct Executor {
     pub command_executor: bool,
     /// How to reach it, once subscribed or registered.
     pub link: Option<ExecutorLink>,
-    /// Tasks waiting for the executor to subscribe, in arrival order.
+    /// Tasks waiting for the executor to subscribe, in arrival order
+    /// (those of task groups too).
     pub queued: Vec<v0::TaskInfo>,
+    /// Which queued tasks arrived together as a task group, delivered
+    /// together (`LAUNCH_GROUP`) and killed together.
+    pub queued_groups: Vec<Vec<TaskId>>,
     /// Tasks delivered to the executor and not terminal.
     pub launched: BTreeMap<TaskId, v0::Task>,
     /// Terminal tasks whose terminal update the master has not acked.
@@ -197,9 +201,64 @@ impl Executor {
                 .any(|t| TaskId::from(&t.task_id) == *task_id)
     }
 
+    /// Takes the queued tasks for delivery, single tasks and groups in
+    /// arrival order.
+    pub fn take_queued(&mut self) -> Vec<Pending> {
+        let groups = std::mem::take(&mut self.queued_groups);
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut placed: BTreeMap<usize, usize> = BTreeMap::new();
+        for task in std::mem::take(&mut self.queued) {
+            let task_id = TaskId::from(&task.task_id);
+            match groups.iter().position(|g| g.contains(&task_id)) {
+                Some(group) => match placed.get(&group) {
+                    Some(&index) => {
+                        if let Pending::Group(tasks) = &mut pending[index] {
+                            tasks.push(task);
+                        }
+                    }
+                    None => {
+                        placed.insert(group, pending.len());
+                        pending.push(Pending::Group(vec![task]));
+                    }
+                },
+                None => pending.push(Pending::Task(Box::new(task))),
+            }
+        }
+        pending
+    }
+
+    /// The ids of the queued group holding `task_id` (just `task_id` when
+    /// it came alone).
+    pub fn queued_group_of(&self, task_id: &TaskId) -> Vec<TaskId> {
+        self.queued_groups
+            .iter()
+            .find(|g| g.contains(task_id))
+            .cloned()
+            .unwrap_or_else(|| vec![task_id.clone()])
+    }
+
     /// Whether nothing is left to track: no queued, live or unacked task.
     pub fn is_idle(&self) -> bool {
         self.queued.is_empty() && self.launched.is_empty() && self.terminated.is_empty()
+    }
+}
+
+/// Work for an executor that has not subscribed yet.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pending {
+    /// A task (`RunTaskMessage`).
+    Task(Box<v0::TaskInfo>),
+    /// The tasks of a task group (`RunTaskGroupMessage`).
+    Group(Vec<v0::TaskInfo>),
+}
+
+impl Pending {
+    /// Its tasks.
+    pub fn tasks(&self) -> &[v0::TaskInfo] {
+        match self {
+            Pending::Task(task) => std::slice::from_ref(&**task),
+            Pending::Group(tasks) => tasks,
+        }
     }
 }
 

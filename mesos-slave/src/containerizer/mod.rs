@@ -242,6 +242,26 @@ pub fn full_environment(
     env
 }
 
+/// How the agent runs the default executor (`ExecutorInfo.type` DEFAULT,
+/// which brings no command): `mesos-default-executor` from the launcher
+/// directory.
+pub fn default_executor_command(launcher_dir: &Path) -> v0::CommandInfo {
+    v0::CommandInfo {
+        shell: Some(false),
+        value: Some(
+            launcher_dir
+                .join("mesos-default-executor")
+                .display()
+                .to_string(),
+        ),
+        arguments: vec![
+            "mesos-default-executor".into(),
+            format!("--launcher_dir={}", launcher_dir.display()),
+        ],
+        ..Default::default()
+    }
+}
+
 /// The `ExecutorInfo` the agent makes for a task without one: the command
 /// executor, id and source equal to the task id, with a small resource
 /// allowance (0.1 cpus, 32 MB), as Mesos does.

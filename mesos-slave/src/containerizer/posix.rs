@@ -250,7 +250,8 @@ pub fn sweep_session(sid: u32) {
     }
 }
 
-/// Whether `spec` runs our `mesos-executor`, which calls `setsid` itself.
+/// Whether `spec` runs our `mesos-executor` or `mesos-default-executor`,
+/// which call `setsid` themselves.
 fn is_command_executor(spec: &LaunchSpec) -> bool {
     !spec.command.shell()
         && spec
@@ -258,7 +259,7 @@ fn is_command_executor(spec: &LaunchSpec) -> bool {
             .value
             .as_deref()
             .and_then(|v| std::path::Path::new(v).file_name())
-            .is_some_and(|name| name == "mesos-executor")
+            .is_some_and(|name| name == "mesos-executor" || name == "mesos-default-executor")
 }
 
 fn describe(status: std::process::ExitStatus) -> String {

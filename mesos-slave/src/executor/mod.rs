@@ -16,6 +16,7 @@
 //! SUBSCRIBE. Without checkpointing, losing the agent kills the task.
 
 pub mod client;
+pub mod default;
 pub mod docker;
 
 use std::collections::BTreeMap;
@@ -37,10 +38,10 @@ use client::{AgentEndpoint, EventStream};
 pub const DEFAULT_KILL_GRACE_PERIOD: Duration = Duration::from_secs(3);
 
 /// How long to wait for the acknowledgement of the terminal update.
-const TERMINAL_ACK_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const TERMINAL_ACK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long to keep trying the first subscription.
-const FIRST_SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const FIRST_SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why the executor cannot start.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -164,6 +165,45 @@ pub fn task_environment(
     env
 }
 
+/// The process a task's `CommandInfo` asks for: `/bin/sh -c value` for a
+/// shell command, else `value` run with `arguments` (the first is `argv[0]`).
+pub fn task_command(command: &v1::CommandInfo, value: &str) -> std::process::Command {
+    if command.shell() {
+        let mut c = std::process::Command::new("/bin/sh");
+        c.arg("-c").arg(value);
+        c
+    } else {
+        let mut c = std::process::Command::new(value);
+        if let Some((argv0, rest)) = command.arguments.split_first() {
+            c.arg0(argv0).args(rest);
+        }
+        c
+    }
+}
+
+/// The calls' common head: who is calling.
+pub fn executor_call(env: &ExecutorEnv, kind: call::Type) -> Call {
+    Call {
+        executor_id: v1::ExecutorId {
+            value: env.executor_id.clone(),
+        },
+        framework_id: v1::FrameworkId {
+            value: env.framework_id.clone(),
+        },
+        r#type: Some(kind as i32),
+        ..Default::default()
+    }
+}
+
+/// Whether the framework wants `TASK_KILLING` before `TASK_KILLED`.
+pub fn killing_capable(framework: Option<&v1::FrameworkInfo>) -> bool {
+    framework.is_some_and(|f| {
+        f.capabilities.iter().any(|c| {
+            c.r#type == Some(v1::framework_info::capability::Type::TaskKillingState as i32)
+        })
+    })
+}
+
 /// The task's end as the command executor reports it.
 pub fn terminal_state(status: std::process::ExitStatus, killed: bool) -> (v1::TaskState, String) {
     let message = if let Some(code) = status.code() {
@@ -183,14 +223,14 @@ pub fn terminal_state(status: std::process::ExitStatus, killed: bool) -> (v1::Ta
     (state, message)
 }
 
-fn now_secs() -> f64 {
+pub(crate) fn now_secs() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
 
-fn grace_of(policy: Option<&v1::KillPolicy>) -> Option<Duration> {
+pub(crate) fn grace_of(policy: Option<&v1::KillPolicy>) -> Option<Duration> {
     policy
         .and_then(|p| p.grace_period.as_ref())
         .map(|g| Duration::from_nanos(g.nanoseconds.max(0) as u64))
@@ -234,16 +274,7 @@ struct CommandExecutor {
 
 impl CommandExecutor {
     fn call(&self, kind: call::Type) -> Call {
-        Call {
-            executor_id: v1::ExecutorId {
-                value: self.env.executor_id.clone(),
-            },
-            framework_id: v1::FrameworkId {
-                value: self.env.framework_id.clone(),
-            },
-            r#type: Some(kind as i32),
-            ..Default::default()
-        }
+        executor_call(&self.env, kind)
     }
 
     fn subscribe_call(&self) -> Call {
@@ -312,17 +343,7 @@ impl CommandExecutor {
             self.terminal_sent = Some(Instant::now());
             return;
         };
-        let mut process = if command.shell() {
-            let mut c = std::process::Command::new("/bin/sh");
-            c.arg("-c").arg(&value);
-            c
-        } else {
-            let mut c = std::process::Command::new(&value);
-            if let Some((argv0, rest)) = command.arguments.split_first() {
-                c.arg0(argv0).args(rest);
-            }
-            c
-        };
+        let mut process = task_command(&command, &value);
         process
             .current_dir(&self.env.sandbox)
             .env_clear()
@@ -454,12 +475,7 @@ impl CommandExecutor {
             return;
         }
         self.killed = true;
-        let killing_capable = self.framework_info.as_ref().is_some_and(|f| {
-            f.capabilities.iter().any(|c| {
-                c.r#type == Some(v1::framework_info::capability::Type::TaskKillingState as i32)
-            })
-        });
-        if killing_capable {
+        if killing_capable(self.framework_info.as_ref()) {
             self.update(v1::TaskState::TaskKilling, None);
         }
         if let Some(flags) = &self.docker {
@@ -596,7 +612,7 @@ impl CommandExecutor {
     }
 }
 
-fn signal_group(pgid: i32, signal: i32) {
+pub(crate) fn signal_group(pgid: i32, signal: i32) {
     if pgid > 0 {
         // SAFETY: killpg has no memory-safety preconditions.
         unsafe {
@@ -605,7 +621,10 @@ fn signal_group(pgid: i32, signal: i32) {
     }
 }
 
-async fn sender(endpoint: AgentEndpoint, mut outbox: tokio::sync::mpsc::UnboundedReceiver<Call>) {
+pub(crate) async fn sender(
+    endpoint: AgentEndpoint,
+    mut outbox: tokio::sync::mpsc::UnboundedReceiver<Call>,
+) {
     while let Some(call) = outbox.recv().await {
         if let Err(e) = endpoint.send(&call).await {
             // Kept as unacknowledged: it goes again with the next SUBSCRIBE.
@@ -621,7 +640,7 @@ async fn wait_child(running: &mut Option<Running>) -> std::io::Result<std::proce
     }
 }
 
-async fn sleep_until_opt(at: Option<Instant>) {
+pub(crate) async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

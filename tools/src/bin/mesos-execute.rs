@@ -1,6 +1,7 @@
-//! `mesos-execute`: registers a framework, runs one command as a task,
-//! prints every status update as Mesos's `mesos-execute` does, and exits 0
-//! only when the task finished.
+//! `mesos-execute`: registers a framework, runs one command as a task (or
+//! a task group on the default executor with `--task_group`), prints every
+//! status update as Mesos's `mesos-execute` does, and exits 0 only when
+//! every task finished.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -23,8 +24,16 @@ struct Flags {
     #[arg(long)]
     name: String,
     /// Command to launch.
+    #[arg(
+        long,
+        required_unless_present = "task_group",
+        conflicts_with = "task_group"
+    )]
+    command: Option<String>,
+    /// A `TaskGroupInfo` in JSON (inline, a file path or `file://` path)
+    /// to run on the default executor, with the `LAUNCH_GROUP` operation.
     #[arg(long)]
-    command: String,
+    task_group: Option<String>,
     /// Whether the command is run by a shell (`sh -c`); otherwise it is an executable path.
     #[arg(long, default_value = "true", value_parser = mesos::flags::parse_bool, num_args = 0..=1, default_missing_value = "true")]
     shell: bool,
@@ -181,8 +190,21 @@ async fn run(flags: Flags) -> Result<bool, String> {
         return Err(format!("Invalid content type '{}'", flags.content_type));
     }
     let master = mesos_tools::resolve_master(&flags.master).await?;
-    let wanted = Resources::parse(&flags.resources)
-        .map_err(|e| format!("Failed to parse resources '{}': {e}", flags.resources))?;
+    let group = task_group(&flags)?;
+    let wanted = match &group {
+        Some(group) => group_resources(group)?,
+        None => Resources::parse(&flags.resources)
+            .map_err(|e| format!("Failed to parse resources '{}': {e}", flags.resources))?,
+    };
+    let mut pending: BTreeSet<String> = match &group {
+        Some(group) => group
+            .tasks
+            .iter()
+            .map(|t| t.task_id.value.clone())
+            .collect(),
+        None => [flags.name.clone()].into(),
+    };
+    let mut all_finished = true;
     let info = framework_info(&flags)?;
     let environment = environment(&flags)?;
     container_info(&flags)?;
@@ -223,11 +245,23 @@ async fn run(flags: Flags) -> Result<bool, String> {
                         continue;
                     }
                     launched = true;
-                    launch(&client, &id, &offer, &flags, &wanted, environment.clone()).await?;
-                    println!(
-                        "Submitted task '{}' to agent '{}'",
-                        flags.name, offer.agent_id.value
-                    );
+                    match &group {
+                        Some(group) => {
+                            launch_group(&client, &id, &offer, group.clone()).await?;
+                            println!(
+                                "Submitted task group with tasks {:?} to agent '{}'",
+                                pending, offer.agent_id.value
+                            );
+                        }
+                        None => {
+                            launch(&client, &id, &offer, &flags, &wanted, environment.clone())
+                                .await?;
+                            println!(
+                                "Submitted task '{}' to agent '{}'",
+                                flags.name, offer.agent_id.value
+                            );
+                        }
+                    }
                 }
             }
             Some(event::Type::Update) => {
@@ -236,7 +270,18 @@ async fn run(flags: Flags) -> Result<bool, String> {
                 };
                 if let Some(id) = framework_id.clone() {
                     if let Some(finished) = update(&client, &id, &status, &flags).await? {
-                        return Ok(finished);
+                        if pending.remove(&status.task_id.value) {
+                            all_finished &= finished;
+                        }
+                        if pending.is_empty() {
+                            let teardown = scheduler::Call {
+                                framework_id: Some(id),
+                                r#type: Some(call::Type::Teardown as i32),
+                                ..Default::default()
+                            };
+                            let _ = client.call(&teardown).await;
+                            return Ok(all_finished);
+                        }
                     }
                 }
             }
@@ -284,10 +329,11 @@ async fn launch(
         .iter()
         .filter_map(|r| mesos::convert::evolve(r).ok())
         .collect();
+    let command = flags.command.clone().unwrap_or_default();
     let (shell, value, arguments) = if flags.shell {
-        (true, flags.command.clone(), Vec::new())
+        (true, command, Vec::new())
     } else {
-        let parts: Vec<String> = flags.command.split_whitespace().map(String::from).collect();
+        let parts: Vec<String> = command.split_whitespace().map(String::from).collect();
         (false, parts.first().cloned().unwrap_or_default(), parts)
     };
     let task = v1::TaskInfo {
@@ -316,6 +362,101 @@ async fn launch(
                 r#type: Some(v1::offer::operation::Type::Launch as i32),
                 launch: Some(v1::offer::operation::Launch {
                     task_infos: vec![task],
+                }),
+                ..Default::default()
+            }],
+            filters: None,
+        }),
+        ..Default::default()
+    };
+    client.call(&call).await.map_err(|e| e.to_string())
+}
+
+/// The resources of the default executor that runs `--task_group`.
+const EXECUTOR_RESOURCES: &str = "cpus:0.1;mem:32;disk:32";
+
+/// Reads `--task_group`: inline JSON, or the path of a file holding it
+/// (`file://` paths are read before the flags are parsed).
+fn task_group(flags: &Flags) -> Result<Option<v1::TaskGroupInfo>, String> {
+    let Some(value) = &flags.task_group else {
+        return Ok(None);
+    };
+    let text = if value.trim_start().starts_with('{') {
+        value.clone()
+    } else {
+        std::fs::read_to_string(value)
+            .map_err(|e| format!("Failed to read --task_group file '{value}': {e}"))?
+    };
+    let group: v1::TaskGroupInfo = mesos::wire::json::from_json_str(&text)
+        .map_err(|e| format!("Failed to parse --task_group: {e}"))?;
+    if group.tasks.is_empty() {
+        return Err("--task_group has no tasks".into());
+    }
+    Ok(Some(group))
+}
+
+/// What a task group needs of an offer: its tasks' resources and the
+/// default executor's.
+fn group_resources(group: &v1::TaskGroupInfo) -> Result<Resources, String> {
+    let mut total = Resources::parse(EXECUTOR_RESOURCES).map_err(|e| e.to_string())?;
+    for task in &group.tasks {
+        let wire: Vec<mesos::wire::mesos::Resource> = task
+            .resources
+            .iter()
+            .filter_map(|r| mesos::convert::devolve(r).ok())
+            .collect();
+        let resources = Resources::from_wire(&wire)
+            .map_err(|e| format!("Task '{}' has invalid resources: {e}", task.task_id.value))?;
+        total.add_all(&resources);
+    }
+    Ok(total)
+}
+
+/// `LAUNCH_GROUP` of `group` on `offer`, run by the default executor.
+async fn launch_group(
+    client: &Scheduler,
+    id: &v1::FrameworkId,
+    offer: &v1::Offer,
+    mut group: v1::TaskGroupInfo,
+) -> Result<(), String> {
+    let role = offer.allocation_info.clone();
+    let allocate = |resources: &mut Vec<v1::Resource>| {
+        if role.is_some() {
+            for resource in resources {
+                resource.allocation_info = role.clone();
+            }
+        }
+    };
+    for task in &mut group.tasks {
+        task.agent_id = offer.agent_id.clone();
+        allocate(&mut task.resources);
+    }
+    let mut executor_resources: Vec<v1::Resource> = Resources::parse(EXECUTOR_RESOURCES)
+        .map_err(|e| e.to_string())?
+        .to_wire()
+        .iter()
+        .filter_map(|r| mesos::convert::evolve(r).ok())
+        .collect();
+    allocate(&mut executor_resources);
+    let executor = v1::ExecutorInfo {
+        r#type: Some(v1::executor_info::Type::Default as i32),
+        executor_id: v1::ExecutorId {
+            value: "default-executor".into(),
+        },
+        framework_id: Some(id.clone()),
+        resources: executor_resources,
+        ..Default::default()
+    };
+    let call = scheduler::Call {
+        framework_id: Some(id.clone()),
+        r#type: Some(call::Type::Accept as i32),
+        accept: Some(call::Accept {
+            offer_ids: vec![offer.id.clone()],
+            operations: vec![v1::offer::Operation {
+                r#type: Some(v1::offer::operation::Type::LaunchGroup as i32),
+                launch_group: Some(v1::offer::operation::LaunchGroup {
+                    executor,
+                    task_group: group,
                 }),
                 ..Default::default()
             }],
@@ -400,12 +541,6 @@ async fn update(
             | TaskState::TaskGoneByOperator
     );
     if terminal {
-        let teardown = scheduler::Call {
-            framework_id: Some(id.clone()),
-            r#type: Some(call::Type::Teardown as i32),
-            ..Default::default()
-        };
-        let _ = client.call(&teardown).await;
         return Ok(Some(state == TaskState::TaskFinished));
     }
     Ok(None)

@@ -10,7 +10,7 @@ use mesos::wire::mesos::internal as msg;
 use mesos::wire::mesos::v1::executor as v1e;
 
 use super::{AgentCore, AgentState, CallError, Effect, UpdateSource, call_error, wall_clock_secs};
-use crate::agent::state::{ConnId, ExecutorLink, ExecutorState, create_task};
+use crate::agent::state::{ConnId, ExecutorLink, ExecutorState, Pending, create_task};
 use crate::status_update::is_terminal;
 
 impl AgentCore {
@@ -186,9 +186,9 @@ impl AgentCore {
         executor.registration_deadline = None;
         let executor_info = executor.info.clone();
         let container_id = executor.container_id.clone();
-        let queued = std::mem::take(&mut executor.queued);
+        let queued = executor.take_queued();
         let fid_wire = fid.to_v0();
-        for task in &queued {
+        for task in queued.iter().flat_map(Pending::tasks) {
             executor.launched.insert(
                 TaskId::from(&task.task_id),
                 create_task(task, v0::TaskState::TaskStaging, &fid_wire),
@@ -230,9 +230,7 @@ impl AgentCore {
             ..Default::default()
         };
         self.send_event(conn, event);
-        for task in queued {
-            self.deliver_task(fid, &ExecutorLink::Http(conn), task);
-        }
+        self.deliver_pending(fid, &ExecutorLink::Http(conn), queued);
     }
 
     /// An executor's event stream went away.

@@ -31,7 +31,7 @@ use mesos::wire::mesos as v0;
 use mesos::wire::mesos::internal as msg;
 
 use super::{AgentCore, AgentState, Effect, UpdateSource};
-use crate::agent::state::{ExecutorLink, ExecutorState, create_task};
+use crate::agent::state::{ExecutorLink, ExecutorState, Pending, create_task};
 
 impl AgentCore {
     /// `RegisterExecutorMessage`: an executor launched by this agent
@@ -222,12 +222,7 @@ impl AgentCore {
 
     /// Marks a registering executor as reached at `from` and takes its
     /// queued tasks, now launched.
-    fn connect_driver(
-        &mut self,
-        from: &Upid,
-        fid: &FrameworkId,
-        eid: &ExecutorId,
-    ) -> Vec<v0::TaskInfo> {
+    fn connect_driver(&mut self, from: &Upid, fid: &FrameworkId, eid: &ExecutorId) -> Vec<Pending> {
         self.effects.push(Effect::Link(from.clone()));
         let fid_wire = fid.to_v0();
         let Some(executor) = self.executor_mut(fid, eid) else {
@@ -236,8 +231,8 @@ impl AgentCore {
         executor.state = ExecutorState::Running;
         executor.link = Some(ExecutorLink::Libprocess(from.clone()));
         executor.registration_deadline = None;
-        let queued = std::mem::take(&mut executor.queued);
-        for task in &queued {
+        let queued = executor.take_queued();
+        for task in queued.iter().flat_map(Pending::tasks) {
             executor.launched.insert(
                 TaskId::from(&task.task_id),
                 create_task(task, v0::TaskState::TaskStaging, &fid_wire),
@@ -246,11 +241,9 @@ impl AgentCore {
         queued
     }
 
-    fn flush_queued(&mut self, to: &Upid, fid: &FrameworkId, queued: Vec<v0::TaskInfo>) {
+    fn flush_queued(&mut self, to: &Upid, fid: &FrameworkId, queued: Vec<Pending>) {
         let link = ExecutorLink::Libprocess(to.clone());
-        for task in queued {
-            self.deliver_task(fid, &link, task);
-        }
+        self.deliver_pending(fid, &link, queued);
     }
 
     /// `StatusUpdateMessage` from an executor's driver.

@@ -138,7 +138,15 @@ fn call(kind: v1e::call::Type, executor: &str) -> v1e::Call {
 }
 
 fn update_call(task: &str, state: mesos::wire::mesos::v1::TaskState) -> v1e::Call {
-    let mut c = call(v1e::call::Type::Update, task);
+    update_call_for(task, task, state)
+}
+
+fn update_call_for(
+    executor: &str,
+    task: &str,
+    state: mesos::wire::mesos::v1::TaskState,
+) -> v1e::Call {
+    let mut c = call(v1e::call::Type::Update, executor);
     c.update = Some(v1e::call::Update {
         status: mesos::wire::mesos::v1::TaskStatus {
             task_id: mesos::wire::mesos::v1::TaskId { value: task.into() },
@@ -1261,4 +1269,163 @@ fn docker_tasks_need_the_docker_containerizer() {
             .arguments
             .contains(&format!("--sandbox_directory={}", launch.sandbox.display()))
     );
+}
+
+fn run_task_group(core: &mut AgentCore, tasks: &[&str], now: Instant) -> Vec<Effect> {
+    let group = msg::RunTaskGroupMessage {
+        framework: v0::FrameworkInfo {
+            user: "u".into(),
+            name: "f".into(),
+            id: Some(v0::FrameworkId { value: "F1".into() }),
+            ..Default::default()
+        },
+        executor: v0::ExecutorInfo {
+            r#type: Some(v0::executor_info::Type::Default as i32),
+            executor_id: v0::ExecutorId {
+                value: "pod".into(),
+            },
+            framework_id: Some(v0::FrameworkId { value: "F1".into() }),
+            ..Default::default()
+        },
+        task_group: v0::TaskGroupInfo {
+            tasks: tasks
+                .iter()
+                .map(|id| v0::TaskInfo {
+                    name: id.to_string(),
+                    task_id: v0::TaskId {
+                        value: id.to_string(),
+                    },
+                    slave_id: v0::SlaveId { value: "S1".into() },
+                    command: Some(v0::CommandInfo {
+                        value: Some("true".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .collect(),
+        },
+        ..Default::default()
+    };
+    core.message(
+        &master(),
+        "mesos.internal.RunTaskGroupMessage",
+        &group.encode_to_vec(),
+        now,
+    );
+    core.drain()
+}
+
+fn launch_groups(effects: &[Effect]) -> Vec<Vec<String>> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::ToExecutor { event, .. } => event.launch_group.as_ref().map(|l| {
+                l.task_group
+                    .tasks
+                    .iter()
+                    .map(|t| t.task_id.value.clone())
+                    .collect()
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_task_group_runs_on_the_default_executor() {
+    let t0 = Instant::now();
+    let mut core = registered(t0);
+    let effects = run_task_group(&mut core, &["a", "b"], t0);
+    let launches: Vec<_> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Launch(spec) => Some(spec.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(launches.len(), 1, "{effects:?}");
+    assert_eq!(
+        launches[0].command.value.as_deref(),
+        Some("/libexec/mesos-default-executor")
+    );
+    assert_eq!(
+        launches[0].command.arguments,
+        ["mesos-default-executor", "--launcher_dir=/libexec"]
+    );
+    assert!(
+        launches[0]
+            .sandbox
+            .starts_with("/work/slaves/S1/frameworks/F1/executors/pod/runs")
+    );
+    assert_eq!(launches[0].environment["MESOS_EXECUTOR_ID"], "pod");
+
+    // Subscribing delivers the group as one LAUNCH_GROUP.
+    let mut subscribe = call(v1e::call::Type::Subscribe, "pod");
+    subscribe.subscribe = Some(Default::default());
+    core.executor_call(subscribe, Some(3), t0).unwrap();
+    let effects = core.drain();
+    let kinds: Vec<_> = events(&effects).into_iter().map(|(_, k)| k).collect();
+    assert_eq!(
+        kinds,
+        [v1e::event::Type::Subscribed, v1e::event::Type::LaunchGroup]
+    );
+    assert_eq!(launch_groups(&effects), [vec!["a", "b"]]);
+
+    // A second group goes straight to the running executor.
+    let effects = run_task_group(&mut core, &["c"], t0);
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Launch(_))));
+    assert_eq!(launch_groups(&effects), [vec!["c"]]);
+
+    // Updates of group tasks are forwarded like any other.
+    core.executor_call(
+        update_call_for("pod", "b", mesos::wire::mesos::v1::TaskState::TaskRunning),
+        None,
+        t0,
+    )
+    .unwrap();
+    let forwarded = updates(&core.drain());
+    assert_eq!(forwarded.len(), 1);
+    assert_eq!(forwarded[0].status.task_id.value, "b");
+
+    // A duplicate task id fails the whole group.
+    let effects = run_task_group(&mut core, &["d", "a"], t0);
+    let failed = updates(&effects);
+    assert_eq!(failed.len(), 2);
+    for update in &failed {
+        assert_eq!(update.status.state, v0::TaskState::TaskError as i32);
+        assert_eq!(
+            update.status.reason,
+            Some(v0::task_status::Reason::TaskGroupInvalid as i32)
+        );
+    }
+}
+
+#[test]
+fn killing_a_queued_task_of_a_group_kills_the_group() {
+    let t0 = Instant::now();
+    let mut core = registered(t0);
+    run_task_group(&mut core, &["a", "b"], t0);
+    let kill = msg::KillTaskMessage {
+        framework_id: v0::FrameworkId { value: "F1".into() },
+        task_id: v0::TaskId { value: "b".into() },
+        kill_policy: None,
+    };
+    core.message(
+        &master(),
+        "mesos.internal.KillTaskMessage",
+        &kill.encode_to_vec(),
+        t0,
+    );
+    let effects = core.drain();
+    let mut killed: Vec<_> = updates(&effects)
+        .into_iter()
+        .map(|u| {
+            assert_eq!(u.status.state, v0::TaskState::TaskKilled as i32);
+            u.status.task_id.value
+        })
+        .collect();
+    killed.sort();
+    assert_eq!(killed, ["a", "b"]);
+    // Nothing is left for the executor: it is stopped.
+    assert!(effects.iter().any(|e| matches!(e, Effect::Destroy { .. })));
 }
