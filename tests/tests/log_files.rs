@@ -83,6 +83,9 @@ fn master_and_agent_write_glog_files_per_severity() {
             format!("--port={port}"),
             format!("--work_dir={}", dir.path().join("master").display()),
             format!("--log_dir={}", logs.display()),
+            // A WebUI directory that does not exist: warned about at
+            // start-up.
+            format!("--webui_dir={}", dir.path().join("no-webui").display()),
         ])
         .stderr(Stdio::piped())
         .spawn()
@@ -92,7 +95,7 @@ fn master_and_agent_write_glog_files_per_severity() {
     wait_for("mesos-master.INFO", || {
         logs.join("mesos-master.INFO").exists()
     });
-    // The registry warning comes at start-up: a WARNING file, and the
+    // The --webui_dir warning comes at start-up: a WARNING file, and the
     // INFO file has it too.
     wait_for("mesos-master.WARNING", || {
         logs.join("mesos-master.WARNING").exists()
