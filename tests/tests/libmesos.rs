@@ -2,12 +2,16 @@
 //! a real master and agent, over the libprocess scheduler protocol: tasks
 //! with explicit acknowledgements, reconciliation and teardown; a
 //! MULTI_ROLE framework; failover of a killed and of a live scheduler;
-//! registration retries. Skipped when the driver is not set up (see
-//! `mesos_e2e::libmesos`).
+//! registration retries; Marathon's reconciliation probe; the leader
+//! found through ZooKeeper and its successor followed after `kill -9`.
+//! Skipped when the driver is not set up (see `mesos_e2e::libmesos`), the
+//! high-availability test also when ZooKeeper is not installed (see
+//! `mesos_e2e::zookeeper`).
 
 use std::time::{Duration, Instant};
 
-use mesos_e2e::{Cluster, libmesos};
+use mesos_e2e::zookeeper::{self, HaCluster, signal};
+use mesos_e2e::{Cluster, http, libmesos};
 use serde_json::Value;
 
 /// How long a framework run may take, its own `--timeout` included.
@@ -995,4 +999,205 @@ async fn a_lost_agent_is_reported_to_the_driver() {
         "{}",
         stopped.describe()
     );
+}
+
+#[tokio::test]
+async fn a_made_up_task_on_a_made_up_agent_reconciles_as_lost_or_unknown() {
+    let Some(driver) =
+        libmesos::driver_or_skip("a_made_up_task_on_a_made_up_agent_reconciles_as_lost_or_unknown")
+    else {
+        return;
+    };
+    let cluster = Cluster::start(1).await;
+    // Marathon's liveness probe: a task and an agent nobody ever had.
+    let task = "fake-marathon-pacemaker-task-1b2c3d";
+    let agent = "fake-marathon-pacemaker-agent-4e5f6a";
+    let probe = format!("{task}:{agent}");
+    for (extra, state) in [
+        (&[][..], "TASK_UNKNOWN"),
+        (&["--no-partition-aware"][..], "TASK_LOST"),
+    ] {
+        let mut args = vec![
+            "--tasks",
+            "0",
+            "--reconcile-unknown",
+            probe.as_str(),
+            "--timeout",
+            "30",
+        ];
+        args.extend(extra);
+        let run = driver.run(&cluster.master_address(), &args, RUN_TIMEOUT);
+        let summary = &run.summary;
+        assert!(run.output.status.success(), "{}", run.describe());
+        assert_eq!(summary["ok"], true, "{}", run.describe());
+        // Counted as a reconciliation answer only with REASON_RECONCILIATION.
+        assert_eq!(summary["reconciled_explicit"], 1, "{}", run.describe());
+        assert_eq!(
+            summary["reconciled_states"][task],
+            state,
+            "{}",
+            run.describe()
+        );
+        assert_eq!(
+            summary["reconciled_agents"][task],
+            agent,
+            "{}",
+            run.describe()
+        );
+        assert_eq!(
+            summary["reconciled_messages"][task],
+            "Reconciliation: Task is unknown",
+            "{}",
+            run.describe()
+        );
+        // Answers from the master carry no uuid: nothing to acknowledge.
+        assert_eq!(summary["acks_sent"], 0, "{}", run.describe());
+    }
+}
+
+/// Waits for `check` on master `index`'s `/master/state`, at most a
+/// minute.
+async fn wait_for_ha_state(
+    cluster: &HaCluster,
+    index: usize,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(response) = http::get(cluster.masters[index].addr, "/master/state").await
+            && response.status == 200
+        {
+            let state = response.json();
+            if check(&state) {
+                return state;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "master {}: {what} not seen within 60s\n{}",
+            index + 1,
+            cluster.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether framework `id` is in `completed_frameworks` with `tasks` tasks,
+/// all `state`.
+fn completed_with(state: &Value, id: &str, tasks: usize, want: &str) -> bool {
+    find(state, "completed_frameworks", id).is_some_and(|framework| {
+        let states = task_states(framework, "completed_tasks");
+        states.len() == tasks && states.iter().all(|(_, s)| s == want)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_finds_the_leader_through_zookeeper_and_follows_its_successor() {
+    let test = "a_driver_finds_the_leader_through_zookeeper_and_follows_its_successor";
+    let Some(driver) = libmesos::driver_or_skip(test) else {
+        return;
+    };
+    let Some(classpath) = zookeeper::classpath_or_skip(test) else {
+        return;
+    };
+    let cluster = HaCluster::start(
+        &classpath,
+        3,
+        1,
+        &[
+            "--zk_session_timeout=4secs",
+            "--agent_reregister_timeout=20secs",
+        ],
+    )
+    .await;
+    let leader = cluster.wait_for_leader(&[]).await;
+    let leader_addr = cluster.masters[leader].addr;
+
+    // Given zk://, the driver reads the leader from its znode, registers
+    // with it, runs its tasks and tears down there.
+    let run = driver.run(
+        &cluster.zk,
+        &["--tasks", "3", "--timeout", "60"],
+        RUN_TIMEOUT,
+    );
+    let summary = &run.summary;
+    assert!(run.output.status.success(), "{}", run.describe());
+    assert_eq!(summary["ok"], true, "{}", run.describe());
+    assert_eq!(
+        summary["master"],
+        format!("master@{leader_addr}"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(summary["tasks_finished"], 3, "{}", run.describe());
+    let id = summary["framework_id"].as_str().unwrap().to_string();
+    wait_for_ha_state(&cluster, leader, "the framework torn down", |state| {
+        completed_with(state, &id, 3, "TASK_FINISHED")
+    })
+    .await;
+
+    // A second run's tasks outlive the leader: it is killed while they
+    // run, the driver learns its successor from ZooKeeper and re-registers
+    // there, and the tasks' TASK_FINISHED reach it through the new leader.
+    let running = driver.spawn(
+        &cluster.zk,
+        &["--tasks", "2", "--cmd", "sleep 12", "--timeout", "80"],
+    );
+    let state = wait_for_ha_state(&cluster, leader, "2 running tasks", |state| {
+        state["frameworks"].as_array().is_some_and(|frameworks| {
+            frameworks.len() == 1
+                && task_states(&frameworks[0], "tasks").len() == 2
+                && task_states(&frameworks[0], "tasks")
+                    .iter()
+                    .all(|(_, s)| s == "TASK_RUNNING")
+        })
+    })
+    .await;
+    let id = state["frameworks"][0]["id"].as_str().unwrap().to_string();
+    let tasks: Vec<String> = task_states(&state["frameworks"][0], "tasks")
+        .into_iter()
+        .map(|(task, _)| task)
+        .collect();
+    signal(&cluster.masters[leader], libc::SIGKILL);
+    let new_leader = cluster.wait_for_leader(&[leader]).await;
+    // The framework re-registered with the new leader, which has its tasks
+    // from the re-registered agent (or has already seen them finish).
+    wait_for_ha_state(
+        &cluster,
+        new_leader,
+        "the framework re-registered",
+        |state| {
+            find(state, "frameworks", &id).is_some_and(|f| f["connected"] == true)
+                || completed_with(state, &id, 2, "TASK_FINISHED")
+        },
+    )
+    .await;
+
+    let run = running.wait(RUN_TIMEOUT);
+    let summary = &run.summary;
+    assert!(run.output.status.success(), "{}", run.describe());
+    assert_eq!(summary["ok"], true, "{}", run.describe());
+    assert_eq!(summary["framework_id"], id.as_str(), "{}", run.describe());
+    assert_eq!(summary["reregistered"], true, "{}", run.describe());
+    assert!(
+        summary["disconnected"].as_u64() >= Some(1),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(summary["tasks_finished"], 2, "{}", run.describe());
+    assert_all(summary, "task_states", &tasks, "TASK_FINISHED");
+    // Acknowledged, the finished tasks are forgotten: the new leader
+    // reconciles them as unknown (the framework is partition aware).
+    assert_all(summary, "reconciled_states", &tasks, "TASK_UNKNOWN");
+    assert!(
+        summary["errors"].as_array().unwrap().is_empty(),
+        "{}",
+        run.describe()
+    );
+    // Its teardown reached the new leader.
+    wait_for_ha_state(&cluster, new_leader, "the framework torn down", |state| {
+        completed_with(state, &id, 2, "TASK_FINISHED")
+    })
+    .await;
 }

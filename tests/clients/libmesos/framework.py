@@ -7,6 +7,7 @@ Runs under the python2.7 built by setup.sh (ENV/bin/python2 or ENV/bin/framework
   framework.py --master zk://127.0.0.1:2181/mesos ...
   framework.py --master ... --cmd 'sleep 30' --wait-for running --hold
   framework.py --master ... --framework-id ID --tasks 0 --adopt-task T ... --wait-for running
+  framework.py --master ... --tasks 0 --reconcile-unknown T:AGENT [--no-partition-aware]
 
 Registers a framework the way Marathon does (name, user, failover_timeout,
 checkpoint, hostname, webui_url, role, capabilities PARTITION_AWARE,
@@ -81,6 +82,12 @@ def parse_args(argv):
     p.add_argument('--adopt-task', action='append', default=[], metavar='TASK_ID',
                    help='a task of a previous instance (with --framework-id): reconciled '
                         'explicitly, it must be in the --wait-for state (repeatable)')
+    p.add_argument('--reconcile-unknown', action='append', default=[],
+                   metavar='TASK_ID:AGENT_ID',
+                   help='also reconcile explicitly a task the master never heard of, on '
+                        'this agent id, as Marathon probes the master (repeatable)')
+    p.add_argument('--no-partition-aware', action='store_true',
+                   help='leave out the PARTITION_AWARE capability')
     p.add_argument('--hold', action='store_true',
                    help='after reconciling, print the summary and keep the driver running '
                         '(no teardown) until the driver reports an error, SIGTERM (then '
@@ -121,6 +128,7 @@ def main(argv=None):
         'disconnected': 0, 'errors': [], 'driver_status': None, 'ok': False,
         'wait_for': goal, 'tasks_running': 0, 'adopted_tasks': list(args.adopt_task),
         'reconciled_states': {}, 'implicit_states': {}, 'phase': 'running',
+        'reconciled_agents': {}, 'reconciled_messages': {},
         'launched_with': {'launchTasks': 0, 'acceptOffers': 0},
         'killed': 0, 'killing_seen': 0, 'agents_lost': [],
     }
@@ -256,6 +264,9 @@ def main(argv=None):
                     if reconcile_state['phase'] == 'explicit':
                         reconcile_state['explicit_seen'].add(tid)
                         summary['reconciled_states'][tid] = state
+                        summary['reconciled_agents'][tid] = (
+                            status.slave_id.value if status.HasField('slave_id') else None)
+                        summary['reconciled_messages'][tid] = status.message
                     elif reconcile_state['phase'] == 'implicit':
                         reconcile_state['implicit_seen'].add(tid)
                         summary['implicit_states'][tid] = state
@@ -313,7 +324,9 @@ def main(argv=None):
     if args.framework_id:
         fw.id.value = args.framework_id
     Cap = mesos_pb2.FrameworkInfo.Capability
-    caps = [Cap.TASK_KILLING_STATE, Cap.PARTITION_AWARE, Cap.REGION_AWARE]
+    caps = [Cap.TASK_KILLING_STATE, Cap.REGION_AWARE]
+    if not args.no_partition_aware:
+        caps.append(Cap.PARTITION_AWARE)
     if args.multi_role:
         caps.append(Cap.MULTI_ROLE)
         if args.role:
@@ -362,6 +375,8 @@ def main(argv=None):
             if summary.get('offers_while_suppressed', 0) or not summary.get('offers_after_revive'):
                 reached = -1
         adopted_ok = all(summary['reconciled_states'].get(t) == goal for t in args.adopt_task)
+        adopted_ok = adopted_ok and all(
+            p.partition(':')[0] in summary['reconciled_states'] for p in args.reconcile_unknown)
         summary['ok'] = bool(summary['registered'] and reached == args.tasks and adopted_ok
                              and not summary['errors'])
 
@@ -417,6 +432,14 @@ def main(argv=None):
                     s.task_id.value = tid
                     s.state = mesos_pb2.TaskState.Value(st) if st in mesos_pb2.TaskState.keys() \
                         else mesos_pb2.TASK_STAGING
+                    statuses.append(s)
+                for probe in args.reconcile_unknown:
+                    tid, _, agent = probe.partition(':')
+                    s = mesos_pb2.TaskStatus()
+                    s.task_id.value = tid
+                    s.state = mesos_pb2.TASK_STAGING
+                    if agent:
+                        s.slave_id.value = agent
                     statuses.append(s)
                 reconcile_state['phase'] = 'explicit'
             if statuses:
