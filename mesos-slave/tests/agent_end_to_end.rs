@@ -119,6 +119,16 @@ async fn start_agent(
     work_dir: &Path,
     launcher_dir: PathBuf,
 ) -> (Agent, Transport) {
+    // Generous: executors are real processes, and CI machines are busy.
+    start_agent_with(master, work_dir, launcher_dir, Duration::from_secs(20)).await
+}
+
+async fn start_agent_with(
+    master: &FakeMaster,
+    work_dir: &Path,
+    launcher_dir: PathBuf,
+    executor_registration_timeout: Duration,
+) -> (Agent, Transport) {
     let transport = Transport::bind(&BindConfig::loopback(0)).await.unwrap();
     let resources =
         mesos::resources::Resources::parse("cpus:2;mem:1024;disk:1000;ports:[31000-31100]")
@@ -127,7 +137,7 @@ async fn start_agent(
     let mut config = AgentConfig::new(master.pid.clone(), work_dir.to_path_buf(), resources);
     config.launcher_dir = launcher_dir;
     config.registration_backoff_factor = Duration::from_millis(10);
-    config.executor_registration_timeout = Duration::from_secs(2);
+    config.executor_registration_timeout = executor_registration_timeout;
     let agent = Agent::start(config, transport.clone(), "slave(1)", true);
     (agent, transport)
 }
@@ -310,8 +320,13 @@ async fn executor_that_never_subscribes_times_out() {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
 
     let mut master = FakeMaster::start().await;
-    let (agent, _transport) =
-        start_agent(&master, work_dir.path(), fake_launcher.path().to_path_buf()).await;
+    let (agent, _transport) = start_agent_with(
+        &master,
+        work_dir.path(),
+        fake_launcher.path().to_path_buf(),
+        Duration::from_secs(2),
+    )
+    .await;
     let agent_pid = master.admit().await;
     master.send(&agent_pid, &run_task("t1", "true"));
     let u = master.next_update(&agent_pid).await;
