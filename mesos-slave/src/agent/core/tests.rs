@@ -6,7 +6,7 @@ fn config() -> AgentConfig {
     let resources = mesos::resources::Resources::parse("cpus:2;mem:1024")
         .unwrap()
         .to_wire();
-    let mut config = AgentConfig::new(master, "/work".into(), resources);
+    let mut config = AgentConfig::new(master, "/var/lib/mesos".into(), resources);
     config.launcher_dir = "/libexec".into();
     config
 }
@@ -113,7 +113,7 @@ fn run_task(core: &mut AgentCore, id: &str, now: Instant) -> String {
     assert!(
         launch
             .sandbox
-            .starts_with("/work/slaves/S1/frameworks/F1/executors")
+            .starts_with("/var/lib/mesos/slaves/S1/frameworks/F1/executors")
     );
     assert_eq!(
         launch.command.value.as_deref(),
@@ -1355,7 +1355,7 @@ fn a_task_group_runs_on_the_default_executor() {
     assert!(
         launches[0]
             .sandbox
-            .starts_with("/work/slaves/S1/frameworks/F1/executors/pod/runs")
+            .starts_with("/var/lib/mesos/slaves/S1/frameworks/F1/executors/pod/runs")
     );
     assert_eq!(launches[0].environment["MESOS_EXECUTOR_ID"], "pod");
 
