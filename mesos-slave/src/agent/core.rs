@@ -754,26 +754,7 @@ impl AgentCore {
                 }
             }
             Some((ExecutorState::Running, link)) => {
-                let enable_cfs = self.config.containerizer.cgroups.enable_cfs;
-                let update = self.executor_mut(&fid, &eid).map(|executor| {
-                    executor.launched.insert(
-                        task_id,
-                        create_task(&task, v0::TaskState::TaskStaging, &fid_wire),
-                    );
-                    let limits = ContainerLimits::compute(
-                        &executor.info.resources,
-                        executor
-                            .launched
-                            .values()
-                            .map(|t| (&t.resources[..], &t.limits)),
-                        enable_cfs,
-                    );
-                    Effect::Update {
-                        container_id: executor.container_id.clone(),
-                        limits,
-                    }
-                });
-                self.effects.extend(update);
+                self.add_to_running_executor(&fid, &eid, std::slice::from_ref(&task));
                 if let Some(link) = link {
                     self.deliver_task(&fid, &link, task);
                 }
@@ -1055,14 +1036,7 @@ impl AgentCore {
                 }
             }
             Some((ExecutorState::Running, link)) => {
-                if let Some(executor) = self.executor_mut(&fid, &eid) {
-                    for task in &tasks {
-                        executor.launched.insert(
-                            TaskId::from(&task.task_id),
-                            create_task(task, v0::TaskState::TaskStaging, &fid_wire),
-                        );
-                    }
-                }
+                self.add_to_running_executor(&fid, &eid, &tasks);
                 if let Some(link) = link {
                     self.deliver_group(&fid, &link, tasks);
                 }
@@ -1081,6 +1055,40 @@ impl AgentCore {
             ),
             None => self.launch_executor(&fid, executor_info, false, Pending::Group(tasks), now),
         }
+    }
+
+    /// Tasks for an executor that already runs: tracked as staging, and
+    /// its container's limits raised to cover them.
+    fn add_to_running_executor(
+        &mut self,
+        fid: &FrameworkId,
+        eid: &ExecutorId,
+        tasks: &[v0::TaskInfo],
+    ) {
+        let enable_cfs = self.config.containerizer.cgroups.enable_cfs;
+        let fid_wire = fid.to_v0();
+        let Some(executor) = self.executor_mut(fid, eid) else {
+            return;
+        };
+        for task in tasks {
+            executor.launched.insert(
+                TaskId::from(&task.task_id),
+                create_task(task, v0::TaskState::TaskStaging, &fid_wire),
+            );
+        }
+        let limits = ContainerLimits::compute(
+            &executor.info.resources,
+            executor
+                .launched
+                .values()
+                .map(|t| (&t.resources[..], &t.limits)),
+            enable_cfs,
+        );
+        let update = Effect::Update {
+            container_id: executor.container_id.clone(),
+            limits,
+        };
+        self.effects.push(update);
     }
 
     /// Hands a task group to a connected executor: a LAUNCH_GROUP event,

@@ -1375,6 +1375,14 @@ fn a_task_group_runs_on_the_default_executor() {
     let effects = run_task_group(&mut core, &["c"], t0);
     assert!(!effects.iter().any(|e| matches!(e, Effect::Launch(_))));
     assert_eq!(launch_groups(&effects), [vec!["c"]]);
+    // ... and its container's limits grow to hold it.
+    let container_id = &launches[0].container_id;
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Update { container_id: c, .. } if c == container_id)),
+        "{effects:?}"
+    );
 
     // Updates of group tasks are forwarded like any other.
     core.executor_call(
