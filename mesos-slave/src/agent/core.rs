@@ -1577,6 +1577,61 @@ impl AgentCore {
 
     /// Records an update in the task and hands it to the status update
     /// manager; an executor's update is acknowledged on its stream.
+    /// Before an executor's terminal update is taken: when its container
+    /// hit a limit, that ends the task as the agent reports it, whatever
+    /// the executor saw; the executor's update is acknowledged and
+    /// dropped. Returns whether it was.
+    pub(crate) fn limitation_wins(
+        &mut self,
+        fid: &FrameworkId,
+        eid: &ExecutorId,
+        status: &v0::TaskStatus,
+        link: Option<&ExecutorLink>,
+        now: Instant,
+    ) -> bool {
+        let limitation = self
+            .frameworks
+            .get(fid)
+            .and_then(|f| f.executors.get(eid))
+            .and_then(|e| e.termination.clone())
+            .filter(|t| t.is_limitation() && is_terminal(status.state));
+        let Some(t) = limitation else {
+            return false;
+        };
+        let task = v0::TaskInfo {
+            task_id: status.task_id.clone(),
+            slave_id: self.info.id.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        self.agent_update_limited(
+            fid,
+            &task,
+            Some(eid),
+            t.state,
+            t.reason,
+            t.message,
+            &t.limited_resources,
+            now,
+        );
+        if let Some(link) = link {
+            let ack = msg::StatusUpdateAcknowledgementMessage {
+                slave_id: self.info.id.clone().unwrap_or_default(),
+                framework_id: fid.to_v0(),
+                task_id: status.task_id.clone(),
+                uuid: status.uuid.clone().unwrap_or_default(),
+            };
+            self.send_to_executor(link, ack, |ack| v1e::Event {
+                r#type: Some(v1e::event::Type::Acknowledged as i32),
+                acknowledged: Some(v1e::event::Acknowledged {
+                    task_id: TaskId::from(&ack.task_id).to_v1(),
+                    uuid: ack.uuid,
+                }),
+                ..Default::default()
+            });
+        }
+        true
+    }
+
     fn status_update(&mut self, mut update: msg::StatusUpdate, source: UpdateSource, now: Instant) {
         update.status.uuid = update.uuid.clone();
         update.status.source = Some(if matches!(source, UpdateSource::Executor(_)) {

@@ -265,6 +265,9 @@ impl Runtime {
                 event = mailbox.recv() => match event {
                     Some(Event::Message(m)) => {
                         let now = Instant::now().into_std();
+                        if m.name == "mesos.internal.StatusUpdateMessage" {
+                            self.check_driver_limitation(&m.body);
+                        }
                         self.core.message(&m.from, &m.name, &m.body, now);
                     }
                     Some(Event::Exited(pid)) => self.core.exited(&pid),
@@ -389,12 +392,35 @@ impl Runtime {
             .update
             .as_ref()
             .is_some_and(|u| crate::status_update::is_terminal(u.status.state));
-        if !terminal {
-            return;
+        if terminal {
+            self.check_container(
+                &mesos::ids::FrameworkId::from(&call.framework_id),
+                &mesos::ids::ExecutorId::from(&call.executor_id),
+            );
         }
-        let fid = mesos::ids::FrameworkId::from(&call.framework_id);
-        let eid = mesos::ids::ExecutorId::from(&call.executor_id);
-        let Some(container_id) = self.core.container_of(&fid, &eid).map(str::to_string) else {
+    }
+
+    /// The same for a libprocess executor's `StatusUpdateMessage` (the
+    /// core checks who sent it; a malformed one is refused there).
+    fn check_driver_limitation(&mut self, body: &[u8]) {
+        let Ok(message) =
+            mesos::wire::decode_checked::<mesos::wire::mesos::internal::StatusUpdateMessage>(body)
+        else {
+            return;
+        };
+        let update = message.update;
+        if let Some(eid) = &update.executor_id
+            && crate::status_update::is_terminal(update.status.state)
+        {
+            self.check_container(
+                &mesos::ids::FrameworkId::from(&update.framework_id),
+                &mesos::ids::ExecutorId::from(eid),
+            );
+        }
+    }
+
+    fn check_container(&mut self, fid: &mesos::ids::FrameworkId, eid: &mesos::ids::ExecutorId) {
+        let Some(container_id) = self.core.container_of(fid, eid).map(str::to_string) else {
             return;
         };
         if let Some(limitation) = self.containerizer.check_limitation(&container_id) {

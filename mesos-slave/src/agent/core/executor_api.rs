@@ -11,7 +11,6 @@ use mesos::wire::mesos::v1::executor as v1e;
 
 use super::{AgentCore, AgentState, CallError, Effect, UpdateSource, call_error, wall_clock_secs};
 use crate::agent::state::{ConnId, ExecutorLink, ExecutorState, Pending, create_task};
-use crate::status_update::is_terminal;
 
 impl AgentCore {
     /// A v1 executor call arrived over HTTP. For SUBSCRIBE, `conn` is the
@@ -83,39 +82,7 @@ impl AgentCore {
                     ));
                 }
                 let link = executor.link.clone();
-                let limitation = executor
-                    .termination
-                    .clone()
-                    .filter(|t| t.is_limitation() && is_terminal(status.state));
-                if let Some(t) = limitation {
-                    // The container hit a limit: that ends the task, as the
-                    // agent reports it, whatever the executor saw.
-                    let task = v0::TaskInfo {
-                        task_id: status.task_id.clone(),
-                        slave_id: self.info.id.clone().unwrap_or_default(),
-                        ..Default::default()
-                    };
-                    self.agent_update_limited(
-                        &fid,
-                        &task,
-                        Some(&eid),
-                        t.state,
-                        t.reason,
-                        t.message,
-                        &t.limited_resources,
-                        now,
-                    );
-                    if let Some(ExecutorLink::Http(conn)) = link {
-                        let event = v1e::Event {
-                            r#type: Some(v1e::event::Type::Acknowledged as i32),
-                            acknowledged: Some(v1e::event::Acknowledged {
-                                task_id: TaskId::from(&status.task_id).to_v1(),
-                                uuid,
-                            }),
-                            ..Default::default()
-                        };
-                        self.send_event(conn, event);
-                    }
+                if self.limitation_wins(&fid, &eid, &status, link.as_ref(), now) {
                     return Ok(());
                 }
                 let agent_id = self.info.id.clone();

@@ -300,6 +300,9 @@ impl AgentCore {
                 return;
             }
         }
+        if self.limitation_wins(&fid, &sender, &update.status, Some(&link), now) {
+            return;
+        }
         self.status_update(update, UpdateSource::Executor(Some(link)), now);
     }
 

@@ -1437,3 +1437,48 @@ fn killing_a_queued_task_of_a_group_kills_the_group() {
     // Nothing is left for the executor: it is stopped.
     assert!(effects.iter().any(|e| matches!(e, Effect::Destroy { .. })));
 }
+
+#[test]
+fn a_memory_limitation_wins_over_a_libprocess_executors_report_too() {
+    let t0 = Instant::now();
+    let mut core = with_driver_executor(t0);
+    let fid = FrameworkId::from(&v0::FrameworkId { value: "F1".into() });
+    let eid = ExecutorId::from(&v0::ExecutorId { value: "E1".into() });
+    let container_id = core.container_of(&fid, &eid).unwrap().to_string();
+    core.container_limited(
+        &container_id,
+        v0::task_status::Reason::ContainerLimitationMemory,
+        "Memory limit exceeded",
+        Vec::new(),
+    );
+    core.drain();
+
+    let uuid = uuid_bytes();
+    let failed = driver_update("t1", v0::TaskState::TaskFailed, uuid.clone());
+    core.message(
+        &executor_pid(),
+        "mesos.internal.StatusUpdateMessage",
+        &failed.encode_to_vec(),
+        t0,
+    );
+    let effects = core.drain();
+    // The executor is acknowledged; the master hears of the limitation.
+    let acks = sent_to(
+        &effects,
+        &executor_pid(),
+        "mesos.internal.StatusUpdateAcknowledgementMessage",
+    );
+    assert_eq!(acks.len(), 1, "{effects:?}");
+    let ack = msg::StatusUpdateAcknowledgementMessage::decode(acks[0].as_ref()).unwrap();
+    assert_eq!(ack.uuid, uuid);
+    let forwarded = updates(&effects);
+    assert_eq!(forwarded.len(), 1, "{effects:?}");
+    assert_eq!(
+        forwarded[0].status.reason,
+        Some(v0::task_status::Reason::ContainerLimitationMemory as i32)
+    );
+    assert_eq!(
+        forwarded[0].status.source,
+        Some(v0::task_status::Source::Slave as i32)
+    );
+}
