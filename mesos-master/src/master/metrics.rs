@@ -279,15 +279,19 @@ impl Master {
 
         // Resources: totals of the registered agents, used by tasks and
         // executors (offered resources are not used).
+        // One pass over the agents: `used_total` holds offered resources
+        // too (the allocator's offered_or_allocated); Mesos's "used" is
+        // what tasks and executors hold.
         let mut total: BTreeMap<&str, f64> = BTreeMap::new();
         let mut used: BTreeMap<&str, f64> = BTreeMap::new();
+        let mut offered_or_allocated: BTreeMap<&str, f64> = BTreeMap::new();
         for agent in self.agents.values() {
+            let held = agent.used_total();
             for name in ["cpus", "gpus", "mem", "disk"] {
+                let held = held.scalar(name).unwrap_or(0.0);
                 *total.entry(name).or_default() += agent.total.scalar(name).unwrap_or(0.0);
-                // `used` holds offered resources too; Mesos's "used" is
-                // what tasks and executors hold.
-                *used.entry(name).or_default() += agent.used_total().scalar(name).unwrap_or(0.0)
-                    - agent.offered.scalar(name).unwrap_or(0.0);
+                *used.entry(name).or_default() += held - agent.offered.scalar(name).unwrap_or(0.0);
+                *offered_or_allocated.entry(name).or_default() += held;
             }
         }
         for name in ["cpus", "gpus", "mem", "disk"] {
@@ -310,13 +314,6 @@ impl Master {
             "allocator/mesos/allocation_runs".into(),
             metrics.allocation_runs as f64,
         );
-        let mut offered_or_allocated: BTreeMap<&str, f64> = BTreeMap::new();
-        for agent in self.agents.values() {
-            for name in ["cpus", "gpus", "mem", "disk"] {
-                *offered_or_allocated.entry(name).or_default() +=
-                    agent.used_total().scalar(name).unwrap_or(0.0);
-            }
-        }
         for name in ["cpus", "gpus", "mem", "disk"] {
             put(
                 format!("allocator/mesos/resources/{name}/total"),
