@@ -12,8 +12,8 @@
 //!   read their JSON summaries, signal them.
 //! - [`pymesos`], [`pesos`], [`libmesos`]: where each client is and how to
 //!   run its framework script.
-//! - [`zookeeper`]: a real ZooKeeper server, and masters and agents that
-//!   find each other through it ([`zookeeper::HaCluster`]).
+//! - [`zookeeper`]: a real ZooKeeper server or ensemble, and masters and
+//!   agents that find each other through it ([`zookeeper::HaCluster`]).
 //! - [`binary`]: the workspace's binaries, found beside the test executable
 //!   (build them first with `cargo build --workspace --bins`).
 //! - `src/bin/libprocess-test-executor.rs`: a custom executor speaking the

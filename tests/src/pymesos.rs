@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub use crate::client::FrameworkRun;
-use crate::client::{Client, FrameworkRun as Run};
+use crate::client::{Client, FrameworkRun as Run, Running};
 
 /// The variable naming the venv's Python (`DEST/pymesos/bin/python`).
 pub const PYTHON_VAR: &str = "MESOS_TEST_PYMESOS";
@@ -83,4 +83,16 @@ pub fn run_framework(python: &Path, master: &str, args: &[&str]) -> Run {
         .output()
         .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
     Run::from_output(output)
+}
+
+/// Starts `script` (a file in `clients/python/`) as `script MASTER --user
+/// <current user> args...` with `python`, without waiting for it.
+pub fn spawn_script(python: &Path, script: &str, master: &str, args: &[&str]) -> Running {
+    let mut command = crate::client::command(python);
+    command
+        .arg(clients_dir().join(script))
+        .arg(master)
+        .args(["--user", &crate::current_user()])
+        .args(args);
+    Running::spawn(command)
 }

@@ -5,6 +5,9 @@
 //! `java ... QuorumPeerMain <config>` with a configuration and data
 //! directory of its own, on a loopback port, and stopped by its PID.
 //! `MESOS_TEST_ZOOKEEPER_CLASSPATH` overrides where its jars are.
+//! [`Ensemble`] runs several such servers as one replicated ensemble
+//! (`server.N=127.0.0.1:<peer>:<election>` in each `zoo.cfg`, a `myid` in
+//! each data directory).
 //! When ZooKeeper is not installed the tests skip, unless
 //! `MESOS_TEST_REQUIRE_ZOOKEEPER` is set (as `tests/run` does): then they
 //! fail.
@@ -102,16 +105,37 @@ impl ZooKeeper {
 
     /// The configuration for a server on `port`, not started.
     pub fn configure(classpath: &str, dir: &Path, port: u16) -> ZooKeeper {
+        ZooKeeper::configure_member(classpath, dir, port, None)
+    }
+
+    /// The configuration for a server on `port`, not started: standalone
+    /// without `ensemble`, else member `myid` (from 1) of the ensemble
+    /// whose members' `(peer, election)` ports are listed in order.
+    fn configure_member(
+        classpath: &str,
+        dir: &Path,
+        port: u16,
+        ensemble: Option<(usize, &[(u16, u16)])>,
+    ) -> ZooKeeper {
         let dir = dir.join(format!("zookeeper-{port}"));
         std::fs::create_dir_all(dir.join("data")).expect("create the ZooKeeper data dir");
         // tickTime 1 s: sessions may be as short as 2 s, so that expiry
         // tests are quick.
-        let config = format!(
+        let mut config = format!(
             "tickTime=1000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={port}\n\
              clientPortAddress=127.0.0.1\nadmin.enableServer=false\n\
              4lw.commands.whitelist=*\nmaxClientCnxns=0\n",
             dir.join("data").display()
         );
+        if let Some((myid, members)) = ensemble {
+            for (index, (peer, election)) in members.iter().enumerate() {
+                config.push_str(&format!(
+                    "server.{}=127.0.0.1:{peer}:{election}\n",
+                    index + 1
+                ));
+            }
+            std::fs::write(dir.join("data").join("myid"), format!("{myid}\n")).expect("write myid");
+        }
         std::fs::write(dir.join("zoo.cfg"), config).expect("write zoo.cfg");
         ZooKeeper {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
@@ -127,6 +151,12 @@ impl ZooKeeper {
     /// # Panics
     /// When it does not serve within [`READY_TIMEOUT`].
     pub async fn resume_serving(&mut self) {
+        self.spawn();
+        self.wait_serving().await;
+    }
+
+    /// Starts the server's process unless it runs.
+    fn spawn(&mut self) {
         if self.child.is_none() {
             let log = std::fs::OpenOptions::new()
                 .create(true)
@@ -146,6 +176,13 @@ impl ZooKeeper {
                 .expect("spawn java for ZooKeeper");
             self.child = Some(child);
         }
+    }
+
+    /// Waits until the server answers.
+    ///
+    /// # Panics
+    /// When it exits or does not serve within [`READY_TIMEOUT`].
+    async fn wait_serving(&mut self) {
         let deadline = Instant::now() + READY_TIMEOUT;
         while !self.serving().await {
             if let Some(child) = &mut self.child
@@ -165,21 +202,49 @@ impl ZooKeeper {
         }
     }
 
-    /// Whether it answers the `ruok` four-letter command.
-    pub async fn serving(&self) -> bool {
+    /// How many client connections it holds besides the one asking
+    /// (`srvr`'s `Connections:` counts that too), `None` when it does not
+    /// serve.
+    pub async fn connections(&self) -> Option<u64> {
+        self.srvr()
+            .await?
+            .lines()
+            .find_map(|line| line.strip_prefix("Connections: "))
+            .and_then(|count| count.trim().parse::<u64>().ok())
+            .map(|count| count.saturating_sub(1))
+    }
+
+    /// What the `srvr` four-letter command answers, if it does.
+    async fn srvr(&self) -> Option<String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let exchange = async {
             let mut stream = tokio::net::TcpStream::connect(self.addr).await.ok()?;
-            stream.write_all(b"ruok").await.ok()?;
+            stream.write_all(b"srvr").await.ok()?;
             let mut answer = Vec::new();
             stream.read_to_end(&mut answer).await.ok()?;
-            Some(answer == b"imok")
+            Some(String::from_utf8_lossy(&answer).into_owned())
         };
         tokio::time::timeout(Duration::from_secs(2), exchange)
             .await
             .ok()
             .flatten()
-            .unwrap_or(false)
+    }
+
+    /// Its mode as `srvr` reports it (`standalone`, `leader`, `follower`),
+    /// `None` when it does not serve.
+    pub async fn mode(&self) -> Option<String> {
+        self.srvr()
+            .await?
+            .lines()
+            .find_map(|line| line.strip_prefix("Mode: "))
+            .map(|mode| mode.trim().to_string())
+    }
+
+    /// Whether it serves clients: the `srvr` four-letter command names its
+    /// mode (`standalone`, or `leader` or `follower` in an ensemble with a
+    /// quorum; a member without one says it is not serving).
+    pub async fn serving(&self) -> bool {
+        self.mode().await.is_some()
     }
 
     /// `zk://127.0.0.1:<port><path>`.
@@ -210,6 +275,53 @@ impl ZooKeeper {
     }
 }
 
+/// A replicated ZooKeeper ensemble: each server on its own loopback client,
+/// peer and election ports, with its own configuration and data directory.
+pub struct Ensemble {
+    /// The servers; `servers[i]` has `myid` `i + 1`.
+    pub servers: Vec<ZooKeeper>,
+}
+
+impl Ensemble {
+    /// Starts `size` servers under `dir` and waits until each serves (the
+    /// ensemble has elected its leader).
+    pub async fn start(classpath: &str, dir: &Path, size: usize) -> Ensemble {
+        let members: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let mut servers: Vec<ZooKeeper> = (0..size)
+            .map(|index| {
+                ZooKeeper::configure_member(
+                    classpath,
+                    dir,
+                    free_port(),
+                    Some((index + 1, members.as_slice())),
+                )
+            })
+            .collect();
+        // All at once: none serves before a quorum has formed.
+        for server in &mut servers {
+            server.spawn();
+        }
+        for server in &mut servers {
+            server.wait_serving().await;
+        }
+        Ensemble { servers }
+    }
+
+    /// The client connection string: `127.0.0.1:<port>,...`.
+    pub fn connect_string(&self) -> String {
+        self.servers
+            .iter()
+            .map(|s| s.addr.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// `zk://127.0.0.1:<port>,...<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("zk://{}{path}", self.connect_string())
+    }
+}
+
 impl Drop for ZooKeeper {
     fn drop(&mut self) {
         self.signal(libc::SIGCONT);
@@ -237,8 +349,10 @@ pub struct HaCluster {
     pub agents: Vec<Daemon>,
     /// The `--zk` URL.
     pub zk: String,
-    /// The ZooKeeper server; stopped last.
+    /// The ZooKeeper server (an ensemble's first); stopped last.
     pub zookeeper: ZooKeeper,
+    /// An ensemble's other servers (none with a standalone server).
+    pub peers: Vec<ZooKeeper>,
     /// Logs and work directories; kept when a test fails.
     root: Option<TempDir>,
 }
@@ -253,17 +367,40 @@ impl HaCluster {
         agents: usize,
         master_flags: &[&str],
     ) -> HaCluster {
+        HaCluster::start_on_ensemble(classpath, 1, masters, agents, master_flags).await
+    }
+
+    /// [`HaCluster::start`] on a standalone server when `servers` is 1, else
+    /// on an [`Ensemble`] of `servers`: the masters get
+    /// `--zk=zk://127.0.0.1:<port1>,127.0.0.1:<port2>,.../mesos`.
+    pub async fn start_on_ensemble(
+        classpath: &str,
+        servers: usize,
+        masters: usize,
+        agents: usize,
+        master_flags: &[&str],
+    ) -> HaCluster {
         let root = tempfile::Builder::new()
             .prefix("mesos-e2e-zk-")
             .tempdir()
             .expect("create a temporary directory");
-        let zookeeper = ZooKeeper::start(classpath, root.path()).await;
-        let zk = zookeeper.url("/mesos");
+        let (zookeeper, peers, zk) = if servers <= 1 {
+            let zookeeper = ZooKeeper::start(classpath, root.path()).await;
+            let zk = zookeeper.url("/mesos");
+            (zookeeper, Vec::new(), zk)
+        } else {
+            let ensemble = Ensemble::start(classpath, root.path(), servers).await;
+            let zk = ensemble.url("/mesos");
+            let mut servers = ensemble.servers.into_iter();
+            let first = servers.next().expect("an ensemble has servers");
+            (first, servers.collect(), zk)
+        };
         let mut cluster = HaCluster {
             masters: Vec::new(),
             agents: Vec::new(),
             zk,
             zookeeper,
+            peers,
             root: Some(root),
         };
         for index in 1..=masters {
@@ -277,6 +414,20 @@ impl HaCluster {
         let leader = cluster.wait_for_leader(&[]).await;
         cluster.wait_for_agents(leader, agents).await;
         cluster
+    }
+
+    /// ZooKeeper server `index`: 0 is [`HaCluster::zookeeper`], then the
+    /// peers.
+    pub fn zookeeper_server(&mut self, index: usize) -> &mut ZooKeeper {
+        match index {
+            0 => &mut self.zookeeper,
+            _ => &mut self.peers[index - 1],
+        }
+    }
+
+    /// How many ZooKeeper servers there are.
+    pub fn zookeeper_servers(&self) -> usize {
+        1 + self.peers.len()
     }
 
     /// The root of logs and work directories.
@@ -435,6 +586,11 @@ impl Drop for HaCluster {
             signal(daemon, libc::SIGCONT);
             daemon.stop();
         }
+        for server in &mut self.peers {
+            server.signal(libc::SIGCONT);
+            server.stop();
+        }
+        self.zookeeper.signal(libc::SIGCONT);
         self.zookeeper.stop();
         if std::thread::panicking() {
             eprintln!("{}", self.logs());

@@ -1,8 +1,8 @@
 //! The ZooKeeper pieces on their own, against a real server: the
 //! registry store (chunks past the 1 MB request limit, compare-and-set,
-//! corruption), digest credentials and Mesos's ACL, and election order
-//! as a detector sees it. Skipped without ZooKeeper unless
-//! MESOS_TEST_REQUIRE_ZOOKEEPER is set.
+//! superseded generations deleted, corruption), digest credentials and
+//! Mesos's ACL, and election order as a detector sees it. Skipped without
+//! ZooKeeper unless MESOS_TEST_REQUIRE_ZOOKEEPER is set.
 
 use std::time::Duration;
 
@@ -80,6 +80,24 @@ async fn the_registry_store_chunks_and_compares_and_sets() {
     let client = zk::Client::connect(&server.addr.to_string()).await.unwrap();
     let generations = client.list_children("/mesos/registry_data").await.unwrap();
     assert_eq!(generations.len(), 1, "{generations:?}");
+
+    // A master that died between writing its chunks and moving the
+    // pointer left a generation behind: the next write deletes it too.
+    let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    client
+        .mkdir("/mesos/registry_data/left-behind", &persistent)
+        .await
+        .unwrap();
+    client
+        .create("/mesos/registry_data/left-behind/0", b"chunk", &persistent)
+        .await
+        .unwrap();
+    a.store(&big_registry(2)).await.unwrap();
+    let after = client.list_children("/mesos/registry_data").await.unwrap();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert!(!after.contains(&"left-behind".to_string()), "{after:?}");
+    assert!(!after.contains(&generations[0]), "{after:?}");
+    assert_eq!(b.fetch().await.unwrap(), big_registry(2));
 
     // A pointer that does not parse is corruption, not an empty registry.
     client

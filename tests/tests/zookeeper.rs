@@ -539,3 +539,67 @@ async fn a_leader_cut_off_from_zookeeper_steps_down_after_the_session_timeout() 
         "stepped down after {after:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_registry_in_zookeeper_is_refused_and_left_untouched() {
+    let Some(classpath) = zookeeper::classpath_or_skip("corrupt ZooKeeper registry") else {
+        return;
+    };
+    let flags = ["--zk_session_timeout=2secs"];
+    let mut cluster = HaCluster::start(&classpath, 1, 1, &flags).await;
+    // The leader admitted the agent: the registry is in ZooKeeper. Killed,
+    // it writes no more.
+    cluster.masters[0].kill();
+    let client = zookeeper_client::Client::connect(&cluster.zookeeper.addr.to_string())
+        .await
+        .expect("connect to ZooKeeper");
+    let (pointer, pointer_stat) = client
+        .get_data("/mesos/registry")
+        .await
+        .expect("the registry pointer");
+    let parsed: serde_json::Value = serde_json::from_slice(&pointer).expect("a JSON pointer");
+    let generation = parsed["generation"]
+        .as_str()
+        .expect("a generation")
+        .to_string();
+    assert!(parsed["chunks"].as_u64() >= Some(1), "{parsed}");
+
+    // Its first chunk garbled, same length: no longer a Registry.
+    let chunk = format!("/mesos/registry_data/{generation}/0");
+    let (data, _) = client.get_data(&chunk).await.expect("the first chunk");
+    let garbage = vec![0xff; data.len()];
+    let chunk_stat = client
+        .set_data(&chunk, &garbage, None)
+        .await
+        .expect("garble the chunk");
+
+    // (A generation the killed master was writing may be left too.)
+    let generations = client.list_children("/mesos/registry_data").await.unwrap();
+    assert!(generations.contains(&generation), "{generations:?}");
+
+    // A master elected on it refuses to lead, says why, and exits.
+    cluster.masters[0] = cluster.start_master(1, &flags).await;
+    let exit = wait_for_exit(&mut cluster.masters[0], Duration::from_secs(30)).await;
+    assert!(!exit.contains("exit status: 0"), "{exit}");
+    assert!(exit.contains("Refusing to lead"), "{exit}");
+    assert!(exit.contains("is corrupt"), "{exit}");
+    assert!(exit.contains("nothing was written"), "{exit}");
+
+    // Nothing was overwritten, and its candidacy is withdrawn.
+    let (after, stat) = client.get_data("/mesos/registry").await.unwrap();
+    assert_eq!(after, pointer);
+    assert_eq!(stat.version, pointer_stat.version);
+    let (after, stat) = client.get_data(&chunk).await.unwrap();
+    assert_eq!(after, garbage);
+    assert_eq!(stat.version, chunk_stat.version);
+    let after = client.list_children("/mesos/registry_data").await.unwrap();
+    assert_eq!(after, generations);
+    let members: Vec<String> = client
+        .list_children("/mesos")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.starts_with("json.info_"))
+        .collect();
+    assert!(members.is_empty(), "{members:?}");
+}

@@ -8,8 +8,15 @@
 //! A write puts the new chunks under a fresh generation, then moves the
 //! pointer with a compare-and-set on its version: if another master wrote
 //! in between, the write fails ([`StoreError::Conflict`]) and the writer
-//! must stop leading. Old generations are deleted afterwards. Chunks keep
-//! each request under ZooKeeper's 1 MB limit (`jute.maxbuffer`).
+//! must stop leading. Chunks keep each request under ZooKeeper's 1 MB
+//! limit (`jute.maxbuffer`).
+//!
+//! After a write, every other generation created before the pointer moved
+//! is deleted: the previous one, and any a master left behind when it died
+//! between writing its chunks and moving the pointer. None of them can
+//! become current any more: its writer read the pointer before creating
+//! it, so its compare-and-set must fail. A generation created after the
+//! pointer moved (another master's write in progress) is left alone.
 //!
 //! Neither name parses as a `json.info_<seq>` member, so detectors ignore
 //! them, as they ignore Mesos's `log_replicas`.
@@ -38,8 +45,6 @@ pub struct ZkStore {
     /// The pointer's version as last read or written: the condition of
     /// the next write. `None`: no pointer existed.
     version: Option<i32>,
-    /// The generation the pointer names.
-    generation: Option<String>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -57,7 +62,6 @@ impl ZkStore {
             session_timeout,
             client: None,
             version: None,
-            generation: None,
         }
     }
 
@@ -135,7 +139,6 @@ impl ZkStore {
             Ok(found) => found,
             Err(zk::Error::NoNode) => {
                 self.version = None;
-                self.generation = None;
                 return Ok(Registry::default());
             }
             Err(e) => return Err(self.io(&pointer_path, e)),
@@ -162,7 +165,6 @@ impl ZkStore {
         }
         let registry = super::decode(&bytes, &self.location())?;
         self.version = Some(stat.version);
-        self.generation = Some(pointer.generation);
         Ok(registry)
     }
 
@@ -217,14 +219,14 @@ impl ZkStore {
             Some(version) => client
                 .set_data(&pointer_path, &pointer, Some(version))
                 .await
-                .map(|stat| stat.version),
+                .map(|stat| (stat.version, stat.mzxid)),
             None => client
                 .create(&pointer_path, &pointer, &persistent)
                 .await
-                .map(|(stat, _)| stat.version),
+                .map(|(stat, _)| (stat.version, stat.mzxid)),
         };
-        let version = match written {
-            Ok(version) => version,
+        let (version, moved) = match written {
+            Ok(written) => written,
             Err(zk::Error::BadVersion) | Err(zk::Error::NodeExists) => {
                 delete_generation(&client, &generation_path).await;
                 return Err(StoreError::Conflict(self.location()));
@@ -236,18 +238,40 @@ impl ZkStore {
                     && serde_json::from_slice::<Pointer>(&data)
                         .is_ok_and(|p| p.generation == generation)
                 {
-                    stat.version
+                    (stat.version, stat.mzxid)
                 } else {
                     return Err(error);
                 }
             }
         };
         self.version = Some(version);
-        if let Some(old) = self.generation.replace(generation) {
-            delete_generation(&client, &format!("{}/{old}", self.data_path())).await;
-        }
+        delete_superseded(&client, &self.data_path(), &generation, moved).await;
         Ok(())
     }
+}
+
+/// Deletes the generations under `data_path` other than `current` that
+/// were created before the pointer moved to `current` (at zxid `moved`);
+/// best effort.
+async fn delete_superseded(client: &zk::Client, data_path: &str, current: &str, moved: i64) {
+    let Ok(generations) = client.list_children(data_path).await else {
+        return;
+    };
+    for generation in generations.iter().filter(|g| g.as_str() != current) {
+        let path = format!("{data_path}/{generation}");
+        if let Ok(Some(stat)) = client.check_stat(&path).await
+            && superseded(stat.czxid, moved)
+        {
+            tracing::info!("Deleting the superseded registry generation {path}");
+            delete_generation(client, &path).await;
+        }
+    }
+}
+
+/// Whether a generation created at zxid `created` can no longer become
+/// current once the pointer moved at zxid `moved`.
+fn superseded(created: i64, moved: i64) -> bool {
+    created < moved
 }
 
 /// Deletes a generation's chunks and its node; best effort.

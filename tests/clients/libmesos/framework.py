@@ -131,6 +131,9 @@ def main(argv=None):
         'reconciled_agents': {}, 'reconciled_messages': {},
         'launched_with': {'launchTasks': 0, 'acceptOffers': 0},
         'killed': 0, 'killing_seen': 0, 'agents_lost': [],
+        # Per task: how many TASK_FINISHED updates (not reconciliation
+        # answers) arrived; every master it (re-)registered with.
+        'finished_updates': {}, 'masters': [],
     }
     lock = threading.RLock()
     done = threading.Event()
@@ -182,6 +185,7 @@ def main(argv=None):
                 summary['registered'] = True
                 summary['framework_id'] = framework_id.value
                 summary['master'] = master_info.pid or '%s:%d' % (master_info.hostname, master_info.port)
+                summary['masters'].append(summary['master'])
                 check_goal()
             log('registered: framework_id=%s master=%s version=%s' % (
                 framework_id.value, master_info.pid, master_info.version))
@@ -190,6 +194,8 @@ def main(argv=None):
             with lock:
                 summary['reregistered'] = True
                 summary['registered'] = True
+                summary['masters'].append(
+                    master_info.pid or '%s:%d' % (master_info.hostname, master_info.port))
                 check_goal()
             log('reregistered with %s' % master_info.pid)
 
@@ -270,6 +276,8 @@ def main(argv=None):
                     elif reconcile_state['phase'] == 'implicit':
                         reconcile_state['implicit_seen'].add(tid)
                         summary['implicit_states'][tid] = state
+                if tid in summary['task_states'] and not is_recon and state == 'TASK_FINISHED':
+                    summary['finished_updates'][tid] = summary['finished_updates'].get(tid, 0) + 1
                 if tid in summary['task_states'] and not (
                         is_recon and summary['task_states'][tid] in TERMINAL):
                     summary['task_states'][tid] = state
