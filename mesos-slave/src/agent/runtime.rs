@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::{Method, Response, StatusCode, header};
 use mesos::process::{self, Body, BodySender, Event, HttpHandler, ResponseFuture, Transport};
 use mesos::upid::Upid;
+use mesos::wire::mesos::v1::agent as v1a;
 use mesos::wire::mesos::v1::executor as v1e;
 use mesos::wire::{json as mjson, recordio};
 use prost::Message;
@@ -18,7 +19,7 @@ use tokio::time::Instant;
 
 use super::core::{AgentCore, CallError, Effect};
 use super::state::ConnId;
-use super::{json, monitor};
+use super::{api, json, monitor};
 use crate::config::AgentConfig;
 use crate::containerizer::ContainerExit;
 use crate::containerizer::containers::{ContainerEvent, Limitation, MesosContainerizer};
@@ -49,6 +50,11 @@ enum Input {
         reply: oneshot::Sender<Result<(), CallError>>,
     },
     State(oneshot::Sender<serde_json::Value>),
+    /// An operator API call about the agent's state.
+    Api {
+        call: Box<v1a::Call>,
+        reply: oneshot::Sender<Option<v1a::Response>>,
+    },
     Metrics(oneshot::Sender<Vec<(String, f64)>>),
     Flags(oneshot::Sender<serde_json::Value>),
     Statistics(oneshot::Sender<serde_json::Value>),
@@ -87,10 +93,13 @@ impl Agent {
         let pid = transport.upid(process_id);
         let mailbox = transport.spawn(process_id);
         let (inputs, input_rx) = mpsc::unbounded_channel();
+        let files = Files::shared(pid.address);
         transport.route(
             process_id,
             Arc::new(AgentHttp {
                 inputs: inputs.clone(),
+                files: files.clone(),
+                metrics: transport.metrics().clone(),
             }),
         );
         if delegate {
@@ -103,7 +112,6 @@ impl Agent {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        let files = Files::shared(pid.address);
         transport.route("files", files.handler());
         if let Some(log_dir) = &config.log_dir {
             let log = log_dir.join("mesos-slave.INFO");
@@ -322,6 +330,15 @@ impl Runtime {
             Input::State(reply) => {
                 let _ = reply.send(json::state(&self.core));
             }
+            Input::Api { call, reply } => {
+                let containers = call.r#type == Some(v1a::call::Type::GetContainers as i32);
+                let usage = if containers {
+                    self.containerizer.usage()
+                } else {
+                    monitor::ContainerUsage::new()
+                };
+                let _ = reply.send(api::answer(&self.core, &call, &usage, wall_clock()));
+            }
             Input::Flags(reply) => {
                 let _ = reply.send(json::flags(&self.core));
             }
@@ -508,8 +525,19 @@ impl Runtime {
 }
 
 /// The agent's HTTP endpoints.
+#[derive(Clone)]
 struct AgentHttp {
     inputs: mpsc::UnboundedSender<Input>,
+    /// The instance's attached files, for `LIST_FILES` and `READ_FILE`.
+    files: Files,
+    /// The instance's metrics, for `GET_METRICS`.
+    metrics: mesos::metrics::Metrics,
+}
+
+fn wall_clock() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Body> {
@@ -524,23 +552,88 @@ fn json_response(value: &serde_json::Value) -> Response<Body> {
     response
 }
 
-/// Whether `accept` admits `media` (no header admits everything).
-fn accepts(accept: Option<&str>, media: &str) -> bool {
-    let Some(accept) = accept else {
-        return true;
-    };
-    let (kind, _) = media.split_once('/').unwrap_or((media, ""));
-    accept.split(',').any(|part| {
-        let range = part.split(';').next().unwrap_or("").trim();
-        range == media || range == "*/*" || range == format!("{kind}/*")
-    })
-}
-
 impl AgentHttp {
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Input) -> Option<T> {
         let (reply, answer) = oneshot::channel();
         self.inputs.send(make(reply)).ok()?;
         answer.await.ok()
+    }
+
+    /// `/api/v1`: checks the request, then answers the call.
+    async fn operator_api(&self, request: http::Request<hyper::body::Incoming>) -> Response<Body> {
+        let (parts, body) = request.into_parts();
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let body = match process::read_body(body, MAX_CALL_BODY).await {
+            Ok(body) => body,
+            Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
+        };
+        let headers = api::Headers {
+            content_type: header("content-type"),
+            message_content_type: header("message-content-type"),
+            accept: header("accept"),
+            message_accept: header("message-accept"),
+        };
+        let parsed = match api::parse(&parts.method, headers, &body) {
+            Ok(parsed) => parsed,
+            Err((status, message)) => {
+                let mut response = text(status, &message);
+                if status == StatusCode::METHOD_NOT_ALLOWED {
+                    response
+                        .headers_mut()
+                        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+                }
+                return response;
+            }
+        };
+        let call = parsed.call;
+        let kind = call.r#type.and_then(|t| v1a::call::Type::try_from(t).ok());
+        tracing::info!("Processing {} call", api::call_name(&call));
+        let answer = match kind {
+            Some(v1a::call::Type::GetMetrics) => {
+                let values = self.metrics.snapshot(api::metrics_timeout(&call)).await;
+                Ok(api::metrics(&values))
+            }
+            Some(v1a::call::Type::ListFiles) => {
+                let path = call.list_files.as_ref().map_or("", |c| c.path.as_str());
+                api::list_files(self.files.list(path))
+            }
+            Some(v1a::call::Type::ReadFile) => match &call.read_file {
+                Some(read) => api::read_file(
+                    self.files
+                        .read_at(&read.path, read.offset, read.length)
+                        .await,
+                ),
+                None => Err(api::not_implemented(&call)),
+            },
+            _ => {
+                let not_implemented = api::not_implemented(&call);
+                match self
+                    .ask(|reply| Input::Api {
+                        call: Box::new(call),
+                        reply,
+                    })
+                    .await
+                {
+                    Some(Some(answer)) => Ok(answer),
+                    Some(None) => Err(not_implemented),
+                    None => Err((
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Agent is shutting down".to_string(),
+                    )),
+                }
+            }
+        };
+        match answer {
+            Ok(answer) => {
+                let mut response = Response::new(Body::full(parsed.accept.encode(&answer)));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(parsed.accept.media_type()),
+                );
+                response
+            }
+            Err((status, message)) => text(status, &message),
+        }
     }
 
     async fn executor_api(&self, request: http::Request<hyper::body::Incoming>) -> Response<Body> {
@@ -623,9 +716,9 @@ impl AgentHttp {
                 None => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
             };
         }
-        let encoding = if accepts(accept.as_deref(), JSON) {
+        let encoding = if mesos::wire::media::accepts(accept.as_deref(), JSON) {
             Encoding::Json
-        } else if accepts(accept.as_deref(), PROTOBUF) {
+        } else if mesos::wire::media::accepts(accept.as_deref(), PROTOBUF) {
             Encoding::Protobuf
         } else {
             return text(
@@ -673,6 +766,7 @@ impl AgentHttp {
             .to_string();
         match path.as_str() {
             "/api/v1/executor" => self.executor_api(request).await,
+            "/api/v1" => self.operator_api(request).await,
             "/state" | "/state.json" => match self.ask(Input::State).await {
                 Some(state) => json_response(&state),
                 None => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
@@ -701,30 +795,7 @@ impl HttpHandler for AgentHttp {
         request: http::Request<hyper::body::Incoming>,
         path: String,
     ) -> ResponseFuture {
-        let this = AgentHttp {
-            inputs: self.inputs.clone(),
-        };
+        let this = self.clone();
         Box::pin(async move { this.serve(request, path).await })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::accepts;
-
-    #[test]
-    fn accept_header_matching() {
-        assert!(accepts(None, "application/json"));
-        assert!(accepts(Some("*/*"), "application/json"));
-        assert!(accepts(Some("application/*"), "application/x-protobuf"));
-        assert!(accepts(
-            Some("application/x-protobuf"),
-            "application/x-protobuf"
-        ));
-        assert!(!accepts(Some("application/x-protobuf"), "application/json"));
-        assert!(accepts(
-            Some("text/html, application/json;q=0.9"),
-            "application/json"
-        ));
     }
 }
