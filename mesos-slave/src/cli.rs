@@ -105,6 +105,23 @@ pub struct AgentFlags {
     #[arg(long, env = "MESOS_REGISTRATION_BACKOFF_FACTOR", default_value = "1secs", value_parser = parse_duration)]
     pub registration_backoff_factor: Duration,
 
+    /// How long after an executor or framework ends its sandbox stays
+    /// before it is removed (sooner when the disk fills: see
+    /// `--gc_disk_headroom`).
+    #[arg(long, env = "MESOS_GC_DELAY", default_value = "1weeks", value_parser = parse_duration)]
+    pub gc_delay: Duration,
+
+    /// The share of the work directory's disk to keep free: sandboxes
+    /// older than `gc_delay * max(0, 1 - gc_disk_headroom - disk usage)`
+    /// are removed at each disk check. Between 0.0 and 1.0.
+    #[arg(long, env = "MESOS_GC_DISK_HEADROOM", default_value_t = 0.1)]
+    pub gc_disk_headroom: f64,
+
+    /// How often the work directory's disk usage is checked, pruning
+    /// sandboxes as `--gc_disk_headroom` says.
+    #[arg(long, env = "MESOS_DISK_WATCH_INTERVAL", default_value = "1mins", value_parser = parse_duration)]
+    pub disk_watch_interval: Duration,
+
     /// ZooKeeper session timeout, for master detection with `--master=zk://`.
     #[arg(long, env = "MESOS_ZK_SESSION_TIMEOUT", default_value = "10secs", value_parser = parse_duration)]
     pub zk_session_timeout: Duration,
@@ -452,6 +469,12 @@ impl AgentFlags {
             "registration_backoff_factor",
             mesos::flags::format_duration(self.registration_backoff_factor),
         );
+        put("gc_delay", mesos::flags::format_duration(self.gc_delay));
+        put("gc_disk_headroom", format!("{}", self.gc_disk_headroom));
+        put(
+            "disk_watch_interval",
+            mesos::flags::format_duration(self.disk_watch_interval),
+        );
         put(
             "zk_session_timeout",
             mesos::flags::format_duration(self.zk_session_timeout),
@@ -580,6 +603,9 @@ impl AgentFlags {
         config.executor_registration_timeout = self.executor_registration_timeout;
         config.executor_shutdown_grace_period = self.executor_shutdown_grace_period;
         config.registration_backoff_factor = self.registration_backoff_factor;
+        config.gc_delay = self.gc_delay;
+        config.gc_disk_headroom = self.gc_disk_headroom;
+        config.disk_watch_interval = self.disk_watch_interval;
         config.executor_environment_variables = executor_environment_variables;
         config.log_dir = self.log_dir.clone();
         let (isolation, _) = self.isolation()?;

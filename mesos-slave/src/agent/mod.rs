@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod core;
+pub mod gc;
 pub mod json;
 pub mod metrics;
 pub mod monitor;

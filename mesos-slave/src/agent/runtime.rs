@@ -3,6 +3,7 @@
 //! and carries out the [`Effect`]s it returns.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use tokio::time::Instant;
 
 use super::core::{AgentCore, CallError, Effect};
 use super::state::ConnId;
+use super::gc::{self, GarbageCollector};
 use super::{api, json, monitor};
 use crate::config::AgentConfig;
 use crate::containerizer::ContainerExit;
@@ -68,8 +70,22 @@ enum Input {
         limitation: Limitation,
     },
     Shutdown(oneshot::Sender<()>),
+    /// A garbage collected directory's removal ended.
+    Removed {
+        path: PathBuf,
+        outcome: Removal,
+    },
     /// ZooKeeper detection: the leading master changed.
     MasterDetected(Option<Upid>),
+}
+
+/// How removing a garbage collected directory went.
+#[derive(Debug)]
+enum Removal {
+    Removed,
+    /// Already gone: counted neither way, as Mesos does.
+    Missing,
+    Failed(String),
 }
 
 /// A running agent.
@@ -137,9 +153,10 @@ impl Agent {
                 };
                 let _ = events.send(input);
             }),
-            Some(files),
+            Some(files.clone()),
         );
         let zk = config.master_zk.clone();
+        let disk_watch_interval = config.disk_watch_interval;
         let mut core = AgentCore::new(config, pid.clone(), start_time);
         match zk {
             // Registration waits for the detected leader.
@@ -158,6 +175,12 @@ impl Agent {
             terminated: false,
             started: Instant::now(),
             container_launch_errors: 0,
+            files,
+            gc: GarbageCollector::new(),
+            gc_removing: 0,
+            gc_succeeded: 0,
+            gc_failed: 0,
+            next_disk_check: Instant::now() + disk_watch_interval,
         };
         let task = tokio::spawn(runtime.run(mailbox, input_rx));
         Agent { pid, inputs, task }
@@ -230,6 +253,18 @@ struct Runtime {
     started: Instant,
     /// `slave/container_launch_errors`.
     container_launch_errors: u64,
+    /// The instance's attached files: removed sandboxes are detached.
+    files: Files,
+    /// Directories scheduled for removal.
+    gc: GarbageCollector,
+    /// Removals under way (`gc/path_removals_pending` counts them too).
+    gc_removing: u64,
+    /// `gc/path_removals_succeeded`.
+    gc_succeeded: u64,
+    /// `gc/path_removals_failed`.
+    gc_failed: u64,
+    /// When the work directory's disk usage is checked next.
+    next_disk_check: Instant,
 }
 
 /// The agent's `/metrics/snapshot` keys, for the libprocess instance's
@@ -269,7 +304,13 @@ impl Runtime {
                 break;
             }
             let deadline = self.core.next_deadline();
+            let gc_deadline = self.gc.next_deadline();
             tokio::select! {
+                () = sleep_until(gc_deadline) => {
+                    let due = self.gc.take_due(Instant::now().into_std());
+                    self.remove(due);
+                }
+                () = tokio::time::sleep_until(self.next_disk_check) => self.check_disk(),
                 event = mailbox.recv() => match event {
                     Some(Event::Message(m)) => {
                         let now = Instant::now().into_std();
@@ -353,6 +394,18 @@ impl Runtime {
                     "slave/container_launch_errors".to_string(),
                     self.container_launch_errors as f64,
                 ));
+                values.push((
+                    "gc/path_removals_succeeded".to_string(),
+                    self.gc_succeeded as f64,
+                ));
+                values.push((
+                    "gc/path_removals_failed".to_string(),
+                    self.gc_failed as f64,
+                ));
+                values.push((
+                    "gc/path_removals_pending".to_string(),
+                    (self.gc.len() as u64 + self.gc_removing) as f64,
+                ));
                 let _ = reply.send(values);
             }
             Input::Statistics(reply) => {
@@ -397,6 +450,22 @@ impl Runtime {
                 );
             }
             Input::Shutdown(_) => {}
+            Input::Removed { path, outcome } => {
+                self.gc_removing = self.gc_removing.saturating_sub(1);
+                match outcome {
+                    Removal::Removed => {
+                        tracing::info!("Deleted '{}'", path.display());
+                        self.gc_succeeded += 1;
+                    }
+                    Removal::Missing => {
+                        tracing::info!("Skipped '{}' which does not exist", path.display());
+                    }
+                    Removal::Failed(error) => {
+                        tracing::warn!("Failed to delete '{}': {error}", path.display());
+                        self.gc_failed += 1;
+                    }
+                }
+            }
             Input::MasterDetected(master) => self.core.master_detected(master, now),
         }
     }
@@ -483,8 +552,83 @@ impl Runtime {
                     self.streams.remove(&conn);
                 }
                 Effect::Terminate => self.terminated = true,
+                Effect::GarbageCollect(paths) => {
+                    for path in paths {
+                        self.schedule_gc(path);
+                    }
+                }
+                Effect::Unschedule(paths) => {
+                    for path in paths {
+                        if self.gc.unschedule(&path) {
+                            tracing::info!("Unscheduling '{}' from gc", path.display());
+                        }
+                    }
+                }
             }
         }
+    }
+
+    /// Schedules `path` for removal `--gc_delay` after now (its
+    /// modification time is set to now first, as Mesos does).
+    fn schedule_gc(&mut self, path: PathBuf) {
+        let now = std::time::SystemTime::now();
+        let touched = std::fs::File::open(&path).and_then(|dir| dir.set_modified(now));
+        let mtime = match touched.and_then(|()| std::fs::metadata(&path)?.modified()) {
+            Ok(mtime) => mtime,
+            Err(e) => {
+                tracing::debug!("Not scheduling '{}' for gc: {e}", path.display());
+                return;
+            }
+        };
+        let age = now.duration_since(mtime).unwrap_or_default();
+        let delay = gc::delay_for(self.core.config.gc_delay, age);
+        tracing::info!(
+            "Scheduling '{}' for gc {} in the future",
+            path.display(),
+            mesos::flags::format_duration(delay)
+        );
+        self.gc.schedule(path, delay, Instant::now().into_std());
+    }
+
+    /// Removes `paths` off the agent task; each outcome comes back as
+    /// [`Input::Removed`]. Their sandboxes stop being served first.
+    fn remove(&mut self, paths: Vec<PathBuf>) {
+        for path in paths {
+            if let Ok(real) = std::fs::canonicalize(&path) {
+                self.files.detach_under(&real);
+            }
+            self.gc_removing += 1;
+            let inputs = self.inputs.clone();
+            tracing::info!("Deleting {}", path.display());
+            tokio::task::spawn_blocking(move || {
+                let outcome = match std::fs::remove_dir_all(&path) {
+                    Ok(()) => Removal::Removed,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Removal::Missing,
+                    Err(e) => Removal::Failed(e.to_string()),
+                };
+                let _ = inputs.send(Input::Removed { path, outcome });
+            });
+        }
+    }
+
+    /// The disk watch: directories older than the disk usage allows are
+    /// removed now; the next check is `--disk_watch_interval` away.
+    fn check_disk(&mut self) {
+        let config = &self.core.config;
+        self.next_disk_check = Instant::now() + config.disk_watch_interval;
+        let Some(usage) = crate::detect::disk_usage(&config.work_dir) else {
+            tracing::error!("Failed to get disk usage of '{}'", config.work_dir.display());
+            return;
+        };
+        let age = gc::max_allowed_age(config.gc_delay, config.gc_disk_headroom, usage);
+        tracing::info!(
+            "Current disk usage {:.2}%. Max allowed age: {}",
+            100.0 * usage,
+            mesos::flags::format_duration(age)
+        );
+        let within = config.gc_delay.saturating_sub(age);
+        let due = self.gc.prune(within, Instant::now().into_std());
+        self.remove(due);
     }
 
     /// Shuts down every executor, waiting for them a while, then kills
