@@ -121,7 +121,9 @@ impl AgentConfig {
             return Err(ConfigError::ZeroDuration("executor_registration_timeout"));
         }
         if !(0.0..=1.0).contains(&self.gc_disk_headroom) {
-            return Err(ConfigError::GcDiskHeadroom(self.gc_disk_headroom.to_string()));
+            return Err(ConfigError::GcDiskHeadroom(
+                self.gc_disk_headroom.to_string(),
+            ));
         }
         if self.disk_watch_interval.is_zero() {
             return Err(ConfigError::ZeroDuration("disk_watch_interval"));

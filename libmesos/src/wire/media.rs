@@ -143,12 +143,12 @@ mod tests {
             content_format(Some("application/x-protobuf; charset=x"), false),
             Ok(Some(Format::Protobuf))
         );
-        assert_eq!(
-            content_format(Some("application/recordio"), true),
-            Ok(None)
-        );
+        assert_eq!(content_format(Some("application/recordio"), true), Ok(None));
         assert_eq!(content_format(None, false).unwrap_err().0, 400);
-        assert_eq!(content_format(Some("text/plain"), false).unwrap_err().0, 415);
+        assert_eq!(
+            content_format(Some("text/plain"), false).unwrap_err().0,
+            415
+        );
         assert_eq!(
             content_format(Some("application/recordio"), false)
                 .unwrap_err()
@@ -187,6 +187,9 @@ mod tests {
             assert_eq!(format.decode::<FrameworkId>(&bytes).unwrap(), id);
         }
         let error = Format::Json.decode::<FrameworkId>(b"{").unwrap_err();
-        assert!(error.starts_with("Failed to parse body into JSON"), "{error}");
+        assert!(
+            error.starts_with("Failed to parse body into JSON"),
+            "{error}"
+        );
     }
 }

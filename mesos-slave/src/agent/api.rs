@@ -328,8 +328,10 @@ fn get_containers(
                 parent: None,
             };
             let pid = usage.get(&executor.container_id).and_then(|(_, pid)| *pid);
-            let statistics = executor_statistics(enable_cfs, executor, usage, timestamp)
-                .and_then(|json| mesos::wire::json::from_json::<v1::ResourceStatistics>(&json).ok());
+            let statistics =
+                executor_statistics(enable_cfs, executor, usage, timestamp).and_then(|json| {
+                    mesos::wire::json::from_json::<v1::ResourceStatistics>(&json).ok()
+                });
             answer
                 .containers
                 .push(v1a::response::get_containers::Container {

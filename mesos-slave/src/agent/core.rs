@@ -829,12 +829,7 @@ impl AgentCore {
         // Directories scheduled for removal stay: they are used again.
         self.effects.push(Effect::Unschedule(vec![
             paths::framework_dir(&self.config.work_dir, &agent_id, fid.as_str()),
-            paths::executor_dir(
-                &self.config.work_dir,
-                &agent_id,
-                fid.as_str(),
-                eid.as_str(),
-            ),
+            paths::executor_dir(&self.config.work_dir, &agent_id, fid.as_str(), eid.as_str()),
         ]));
         let container_id = sample_id();
         let directory = paths::sandbox_dir(

@@ -97,9 +97,7 @@ impl GarbageCollector {
     }
 
     fn take_until(&mut self, until: Instant) -> Vec<PathBuf> {
-        let later = self
-            .by_time
-            .split_off(&(until + Duration::from_nanos(1)));
+        let later = self.by_time.split_off(&(until + Duration::from_nanos(1)));
         let due = std::mem::replace(&mut self.by_time, later);
         let mut paths = Vec::new();
         for (_, batch) in due {
@@ -185,10 +183,7 @@ mod tests {
         // 40% used, 10% headroom: at most 50 hours old.
         let age = max_allowed_age(gc_delay, 0.1, 0.4);
         assert_eq!(age, 50 * HOUR);
-        assert_eq!(
-            gc.prune(gc_delay - age, t0),
-            vec![PathBuf::from("/w/70h")]
-        );
+        assert_eq!(gc.prune(gc_delay - age, t0), vec![PathBuf::from("/w/70h")]);
         assert_eq!(gc.len(), 1);
     }
 }

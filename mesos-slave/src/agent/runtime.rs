@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::core::{AgentCore, CallError, Effect};
-use super::state::ConnId;
 use super::gc::{self, GarbageCollector};
+use super::state::ConnId;
 use super::{api, json, monitor};
 use crate::config::AgentConfig;
 use crate::containerizer::ContainerExit;
@@ -398,10 +398,7 @@ impl Runtime {
                     "gc/path_removals_succeeded".to_string(),
                     self.gc_succeeded as f64,
                 ));
-                values.push((
-                    "gc/path_removals_failed".to_string(),
-                    self.gc_failed as f64,
-                ));
+                values.push(("gc/path_removals_failed".to_string(), self.gc_failed as f64));
                 values.push((
                     "gc/path_removals_pending".to_string(),
                     (self.gc.len() as u64 + self.gc_removing) as f64,
@@ -617,7 +614,10 @@ impl Runtime {
         let config = &self.core.config;
         self.next_disk_check = Instant::now() + config.disk_watch_interval;
         let Some(usage) = crate::detect::disk_usage(&config.work_dir) else {
-            tracing::error!("Failed to get disk usage of '{}'", config.work_dir.display());
+            tracing::error!(
+                "Failed to get disk usage of '{}'",
+                config.work_dir.display()
+            );
             return;
         };
         let age = gc::max_allowed_age(config.gc_delay, config.gc_disk_headroom, usage);

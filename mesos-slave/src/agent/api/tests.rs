@@ -83,7 +83,10 @@ fn refuses_as_mesos_does() {
 
     let (code, message) = refused(Method::POST, json_headers(), b"{not json");
     assert_eq!(code, StatusCode::BAD_REQUEST);
-    assert!(message.starts_with("Failed to parse body into JSON"), "{message}");
+    assert!(
+        message.starts_with("Failed to parse body into JSON"),
+        "{message}"
+    );
 
     let (code, message) = refused(Method::POST, json_headers(), b"{}");
     assert_eq!(code, StatusCode::BAD_REQUEST);
@@ -160,7 +163,9 @@ fn config() -> AgentConfig {
         .to_wire();
     let mut config = AgentConfig::new(master, "/var/lib/mesos".into(), resources);
     config.launcher_dir = "/libexec".into();
-    config.flags.insert("work_dir".into(), "/var/lib/mesos".into());
+    config
+        .flags
+        .insert("work_dir".into(), "/var/lib/mesos".into());
     config
 }
 
@@ -238,7 +243,12 @@ fn state_calls_show_the_agents_books() {
     let frameworks = ask(&core, CallType::GetFrameworks).get_frameworks.unwrap();
     assert_eq!(frameworks.frameworks.len(), 1);
     assert_eq!(
-        frameworks.frameworks[0].framework_info.id.as_ref().unwrap().value,
+        frameworks.frameworks[0]
+            .framework_info
+            .id
+            .as_ref()
+            .unwrap()
+            .value,
         "F1"
     );
     let executors = ask(&core, CallType::GetExecutors).get_executors.unwrap();
