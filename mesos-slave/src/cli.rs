@@ -335,11 +335,19 @@ pub fn parse_resources(text: &str, default_role: &str) -> anyhow::Result<Vec<v0:
     if text.starts_with('[') {
         let items: Vec<serde_json::Value> =
             serde_json::from_str(text).context("--resources: invalid JSON")?;
+        // As Mesos reads them: a resource naming no role (and no
+        // reservation) takes the default role; each must be valid.
         return items
             .iter()
             .map(|item| {
-                mesos::wire::json::from_json::<v0::Resource>(item)
-                    .context("--resources: invalid Resource object")
+                let mut wire = mesos::wire::json::from_json::<v0::Resource>(item)
+                    .context("--resources: invalid Resource object")?;
+                if wire.role.is_none() && wire.reservations.is_empty() {
+                    wire.role = Some(default_role.to_string());
+                }
+                let resource = mesos::resources::Resource::from_wire(&wire)
+                    .with_context(|| format!("--resources: invalid resource '{}'", wire.name))?;
+                Ok(resource.to_wire())
             })
             .collect();
     }
@@ -913,6 +921,71 @@ mod tests {
         assert_eq!(config.attributes.len(), 1);
         assert_eq!(config.flags["resources"], "cpus:2");
         assert_eq!(config.flags["executor_registration_timeout"], "1mins");
+    }
+
+    #[test]
+    fn json_resources_take_the_default_role_and_keep_reservations() {
+        let json = r#"[{"name":"cpus","type":"SCALAR","scalar":{"value":2}},
+            {"name":"disk","type":"SCALAR","scalar":{"value":100},
+             "reservations":[{"type":"STATIC","role":"web"}]}]"#;
+        let total = Resources::from_wire(&parse_resources(json, "dev").unwrap()).unwrap();
+        assert_eq!(total.for_role("dev").cpus(), Some(2.0));
+        assert_eq!(total.for_role("web").disk(), Some(100.0));
+        assert_eq!(total.unreserved().disk(), None);
+        let negative = r#"[{"name":"cpus","type":"SCALAR","scalar":{"value":-1}}]"#;
+        assert!(parse_resources(negative, "*").is_err());
+        assert!(parse_resources("[{]", "*").is_err());
+    }
+
+    #[test]
+    fn statically_reserved_kinds_are_not_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let work_dir = format!("--work_dir={}", dir.path().display());
+        let flags = parse(&[
+            "--master=127.0.0.1:5050",
+            &work_dir,
+            "--resources=mem:512;disk(web):100;ports(web):[5000-5001]",
+            "--default_role=dev",
+            "--hostname=agent.example",
+            "--attributes=rack:r1;cores:8;slots:[1-4]",
+        ])
+        .unwrap();
+        let config = flags.to_config().unwrap();
+        let total = Resources::from_wire(&config.resources).unwrap();
+        assert_eq!(total.for_role("dev").mem(), Some(512.0));
+        assert_eq!(total.for_role("web").disk(), Some(100.0));
+        assert_eq!(total.disk(), Some(100.0));
+        assert_eq!(total.ports(), Some(vec![(5000, 5001)]));
+        // cpus come from the host, in the default role.
+        assert!(total.for_role("dev").cpus().unwrap() >= 1.0);
+        assert_eq!(config.hostname, "agent.example");
+        let types: Vec<i32> = config.attributes.iter().map(|a| a.r#type).collect();
+        assert_eq!(
+            types,
+            [
+                v0::value::Type::Text as i32,
+                v0::value::Type::Scalar as i32,
+                v0::value::Type::Ranges as i32
+            ]
+        );
+    }
+
+    #[test]
+    fn gc_flags_take_mesos_defaults() {
+        let flags = parse(&["--work_dir=/w"]).unwrap();
+        assert_eq!(flags.gc_delay, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(flags.gc_disk_headroom, 0.1);
+        assert_eq!(flags.disk_watch_interval, Duration::from_secs(60));
+        let flags = parse(&[
+            "--master=127.0.0.1:5050",
+            "--work_dir=/w",
+            "--gc_delay=2secs",
+            "--gc_disk_headroom=1.5",
+        ])
+        .unwrap();
+        assert_eq!(flags.gc_delay, Duration::from_secs(2));
+        let error = flags.to_config().unwrap_err().to_string();
+        assert!(error.contains("--gc_disk_headroom"), "{error}");
     }
 
     #[test]
