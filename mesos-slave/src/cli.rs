@@ -326,6 +326,15 @@ pub fn parse_master(text: &str) -> anyhow::Result<Upid> {
     Ok(Upid::new(id, address))
 }
 
+/// Gives `resource` the role `default_role` when it names no role and no
+/// reservation (the pre-refinement `role` field, as the text form fills).
+#[allow(deprecated)]
+fn give_default_role(resource: &mut v0::Resource, default_role: &str) {
+    if resource.role.is_none() && resource.reservations.is_empty() {
+        resource.role = Some(default_role.to_string());
+    }
+}
+
 /// Parses `--resources` in its text or JSON-array form (empty: none).
 pub fn parse_resources(text: &str, default_role: &str) -> anyhow::Result<Vec<v0::Resource>> {
     let text = text.trim();
@@ -342,9 +351,7 @@ pub fn parse_resources(text: &str, default_role: &str) -> anyhow::Result<Vec<v0:
             .map(|item| {
                 let mut wire = mesos::wire::json::from_json::<v0::Resource>(item)
                     .context("--resources: invalid Resource object")?;
-                if wire.role.is_none() && wire.reservations.is_empty() {
-                    wire.role = Some(default_role.to_string());
-                }
+                give_default_role(&mut wire, default_role);
                 let resource = mesos::resources::Resource::from_wire(&wire)
                     .with_context(|| format!("--resources: invalid resource '{}'", wire.name))?;
                 Ok(resource.to_wire())
