@@ -420,13 +420,15 @@ async fn finished_sandboxes_are_garbage_collected() {
         .chain(state["frameworks"].as_array())
         .flatten()
         .flat_map(|f| {
-            f["completed_executors"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
+            // The executor may not have exited yet.
+            ["executors", "completed_executors"]
+                .iter()
+                .filter_map(|k| f[*k].as_array().cloned())
+                .flatten()
+                .collect::<Vec<_>>()
         })
         .find(|e| e["id"] == "short")
-        .unwrap_or_else(|| panic!("a completed executor: {state:#}"));
+        .unwrap_or_else(|| panic!("the executor: {state:#}"));
     let directory = std::path::PathBuf::from(executor["directory"].as_str().unwrap());
     let executor_dir = directory.parent().unwrap().parent().unwrap().to_path_buf();
     let virtual_path = format!(
