@@ -2,7 +2,8 @@
 //! task: every implemented call in JSON and in protobuf, and the status
 //! codes of bad requests. Also what the agent is configured to offer
 //! (`--resources`, `--attributes`, detection) as the agent and the master
-//! see it, and sandbox garbage collection with a short `--gc_delay`.
+//! see it, and sandbox garbage collection with a short `--gc_delay` (of
+//! a finished task, and of an earlier agent's directory).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -487,6 +488,11 @@ fn host_cpus() -> f64 {
 async fn configured_and_detected_resources_as_agent_and_master_see_them() {
     let mut cluster = Cluster::start(0).await;
     let work_dir = tempfile::tempdir().unwrap();
+    // An earlier agent's sandbox: collected after --gc_delay.
+    let earlier = work_dir.path().join("slaves/earlier-S0");
+    let old_run = earlier.join("frameworks/f/executors/e/runs/r");
+    std::fs::create_dir_all(&old_run).unwrap();
+    std::fs::write(old_run.join("stdout"), "old output\n").unwrap();
     let port = free_port();
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let args = vec![
@@ -499,6 +505,7 @@ async fn configured_and_detected_resources_as_agent_and_master_see_them() {
         "--resources=mem:512;disk(web):100".to_string(),
         "--attributes=rack:r1;zone:z2".to_string(),
         "--registration_backoff_factor=100ms".to_string(),
+        "--gc_delay=1secs".to_string(),
     ];
     let log = work_dir.path().join("agent.log");
     let daemon = Daemon::spawn(
@@ -553,4 +560,14 @@ async fn configured_and_detected_resources_as_agent_and_master_see_them() {
         });
     assert_eq!(reserved_to.as_deref(), Some("web"), "{disk:?}");
     assert_eq!(agent_info.attributes.len(), 2);
+
+    let deadline = Instant::now() + WAIT;
+    while earlier.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} is still there",
+            earlier.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -298,6 +298,7 @@ impl Runtime {
         mut inputs: mpsc::UnboundedReceiver<Input>,
     ) {
         let mut shutdown_reply = None;
+        self.collect_old_agents();
         loop {
             self.apply();
             if self.terminated {
@@ -585,6 +586,26 @@ impl Runtime {
             mesos::flags::format_duration(delay)
         );
         self.gc.schedule(path, delay, Instant::now().into_std());
+    }
+
+    /// Schedules the directories of earlier agents in
+    /// `<work_dir>/slaves` for removal, as Mesos does once it has
+    /// recovered: this agent does not recover an id, so every one there
+    /// belongs to an earlier run.
+    fn collect_old_agents(&mut self) {
+        let slaves = self.core.config.work_dir.join("slaves");
+        let Ok(entries) = std::fs::read_dir(&slaves) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                tracing::info!(
+                    "Garbage collecting old agent {}",
+                    entry.file_name().to_string_lossy()
+                );
+                self.schedule_gc(entry.path());
+            }
+        }
     }
 
     /// Removes `paths` off the agent task; each outcome comes back as
