@@ -21,23 +21,7 @@ use crate::master::{
 use crate::registry::{Store, StoreError};
 
 /// How an HTTP framework wants its events encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// `application/json`.
-    Json,
-    /// `application/x-protobuf`.
-    Protobuf,
-}
-
-impl Format {
-    /// The media type.
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Format::Json => "application/json",
-            Format::Protobuf => "application/x-protobuf",
-        }
-    }
-}
+pub use mesos::wire::media::Format;
 
 /// A request for the master task.
 pub(crate) enum Input {

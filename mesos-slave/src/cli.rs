@@ -105,6 +105,23 @@ pub struct AgentFlags {
     #[arg(long, env = "MESOS_REGISTRATION_BACKOFF_FACTOR", default_value = "1secs", value_parser = parse_duration)]
     pub registration_backoff_factor: Duration,
 
+    /// How long after an executor or framework ends its sandbox stays
+    /// before it is removed (sooner when the disk fills: see
+    /// `--gc_disk_headroom`).
+    #[arg(long, env = "MESOS_GC_DELAY", default_value = "1weeks", value_parser = parse_duration)]
+    pub gc_delay: Duration,
+
+    /// The share of the work directory's disk to keep free: sandboxes
+    /// older than `gc_delay * max(0, 1 - gc_disk_headroom - disk usage)`
+    /// are removed at each disk check. Between 0.0 and 1.0.
+    #[arg(long, env = "MESOS_GC_DISK_HEADROOM", default_value_t = 0.1)]
+    pub gc_disk_headroom: f64,
+
+    /// How often the work directory's disk usage is checked, pruning
+    /// sandboxes as `--gc_disk_headroom` says.
+    #[arg(long, env = "MESOS_DISK_WATCH_INTERVAL", default_value = "1mins", value_parser = parse_duration)]
+    pub disk_watch_interval: Duration,
+
     /// ZooKeeper session timeout, for master detection with `--master=zk://`.
     #[arg(long, env = "MESOS_ZK_SESSION_TIMEOUT", default_value = "10secs", value_parser = parse_duration)]
     pub zk_session_timeout: Duration,
@@ -309,6 +326,15 @@ pub fn parse_master(text: &str) -> anyhow::Result<Upid> {
     Ok(Upid::new(id, address))
 }
 
+/// Gives `resource` the role `default_role` when it names no role and no
+/// reservation (the pre-refinement `role` field, as the text form fills).
+#[allow(deprecated)]
+fn give_default_role(resource: &mut v0::Resource, default_role: &str) {
+    if resource.role.is_none() && resource.reservations.is_empty() {
+        resource.role = Some(default_role.to_string());
+    }
+}
+
 /// Parses `--resources` in its text or JSON-array form (empty: none).
 pub fn parse_resources(text: &str, default_role: &str) -> anyhow::Result<Vec<v0::Resource>> {
     let text = text.trim();
@@ -318,11 +344,17 @@ pub fn parse_resources(text: &str, default_role: &str) -> anyhow::Result<Vec<v0:
     if text.starts_with('[') {
         let items: Vec<serde_json::Value> =
             serde_json::from_str(text).context("--resources: invalid JSON")?;
+        // As Mesos reads them: a resource naming no role (and no
+        // reservation) takes the default role; each must be valid.
         return items
             .iter()
             .map(|item| {
-                mesos::wire::json::from_json::<v0::Resource>(item)
-                    .context("--resources: invalid Resource object")
+                let mut wire = mesos::wire::json::from_json::<v0::Resource>(item)
+                    .context("--resources: invalid Resource object")?;
+                give_default_role(&mut wire, default_role);
+                let resource = mesos::resources::Resource::from_wire(&wire)
+                    .with_context(|| format!("--resources: invalid resource '{}'", wire.name))?;
+                Ok(resource.to_wire())
             })
             .collect();
     }
@@ -452,6 +484,12 @@ impl AgentFlags {
             "registration_backoff_factor",
             mesos::flags::format_duration(self.registration_backoff_factor),
         );
+        put("gc_delay", mesos::flags::format_duration(self.gc_delay));
+        put("gc_disk_headroom", format!("{}", self.gc_disk_headroom));
+        put(
+            "disk_watch_interval",
+            mesos::flags::format_duration(self.disk_watch_interval),
+        );
         put(
             "zk_session_timeout",
             mesos::flags::format_duration(self.zk_session_timeout),
@@ -580,6 +618,9 @@ impl AgentFlags {
         config.executor_registration_timeout = self.executor_registration_timeout;
         config.executor_shutdown_grace_period = self.executor_shutdown_grace_period;
         config.registration_backoff_factor = self.registration_backoff_factor;
+        config.gc_delay = self.gc_delay;
+        config.gc_disk_headroom = self.gc_disk_headroom;
+        config.disk_watch_interval = self.disk_watch_interval;
         config.executor_environment_variables = executor_environment_variables;
         config.log_dir = self.log_dir.clone();
         let (isolation, _) = self.isolation()?;
@@ -887,6 +928,71 @@ mod tests {
         assert_eq!(config.attributes.len(), 1);
         assert_eq!(config.flags["resources"], "cpus:2");
         assert_eq!(config.flags["executor_registration_timeout"], "1mins");
+    }
+
+    #[test]
+    fn json_resources_take_the_default_role_and_keep_reservations() {
+        let json = r#"[{"name":"cpus","type":"SCALAR","scalar":{"value":2}},
+            {"name":"disk","type":"SCALAR","scalar":{"value":100},
+             "reservations":[{"type":"STATIC","role":"web"}]}]"#;
+        let total = Resources::from_wire(&parse_resources(json, "dev").unwrap()).unwrap();
+        assert_eq!(total.for_role("dev").cpus(), Some(2.0));
+        assert_eq!(total.for_role("web").disk(), Some(100.0));
+        assert_eq!(total.unreserved().disk(), None);
+        let negative = r#"[{"name":"cpus","type":"SCALAR","scalar":{"value":-1}}]"#;
+        assert!(parse_resources(negative, "*").is_err());
+        assert!(parse_resources("[{]", "*").is_err());
+    }
+
+    #[test]
+    fn statically_reserved_kinds_are_not_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let work_dir = format!("--work_dir={}", dir.path().display());
+        let flags = parse(&[
+            "--master=127.0.0.1:5050",
+            &work_dir,
+            "--resources=mem:512;disk(web):100;ports(web):[5000-5001]",
+            "--default_role=dev",
+            "--hostname=agent.example",
+            "--attributes=rack:r1;cores:8;slots:[1-4]",
+        ])
+        .unwrap();
+        let config = flags.to_config().unwrap();
+        let total = Resources::from_wire(&config.resources).unwrap();
+        assert_eq!(total.for_role("dev").mem(), Some(512.0));
+        assert_eq!(total.for_role("web").disk(), Some(100.0));
+        assert_eq!(total.disk(), Some(100.0));
+        assert_eq!(total.ports(), Some(vec![(5000, 5001)]));
+        // cpus come from the host, in the default role.
+        assert!(total.for_role("dev").cpus().unwrap() >= 1.0);
+        assert_eq!(config.hostname, "agent.example");
+        let types: Vec<i32> = config.attributes.iter().map(|a| a.r#type).collect();
+        assert_eq!(
+            types,
+            [
+                v0::value::Type::Text as i32,
+                v0::value::Type::Scalar as i32,
+                v0::value::Type::Ranges as i32
+            ]
+        );
+    }
+
+    #[test]
+    fn gc_flags_take_mesos_defaults() {
+        let flags = parse(&["--work_dir=/w"]).unwrap();
+        assert_eq!(flags.gc_delay, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(flags.gc_disk_headroom, 0.1);
+        assert_eq!(flags.disk_watch_interval, Duration::from_secs(60));
+        let flags = parse(&[
+            "--master=127.0.0.1:5050",
+            "--work_dir=/w",
+            "--gc_delay=2secs",
+            "--gc_disk_headroom=1.5",
+        ])
+        .unwrap();
+        assert_eq!(flags.gc_delay, Duration::from_secs(2));
+        let error = flags.to_config().unwrap_err().to_string();
+        assert!(error.contains("--gc_disk_headroom"), "{error}");
     }
 
     #[test]

@@ -38,6 +38,14 @@ pub struct AgentConfig {
     pub executor_shutdown_grace_period: Duration,
     /// The upper bound of the first registration delay; doubles per retry.
     pub registration_backoff_factor: Duration,
+    /// How long an ended executor's or framework's directory stays
+    /// (`--gc_delay`).
+    pub gc_delay: Duration,
+    /// The share of the disk kept free by removing directories sooner
+    /// (`--gc_disk_headroom`, in [0, 1]).
+    pub gc_disk_headroom: f64,
+    /// How often the disk usage is checked (`--disk_watch_interval`).
+    pub disk_watch_interval: Duration,
     /// Environment variables for executors, instead of the agent's own.
     pub executor_environment_variables: Option<BTreeMap<String, String>>,
     /// The IP the agent listens on (`--ip`, or `LIBPROCESS_IP`), handed to
@@ -68,6 +76,9 @@ pub enum ConfigError {
     /// A duration that must be positive is zero.
     #[error("--{0} must be positive")]
     ZeroDuration(&'static str),
+    /// `--gc_disk_headroom` outside [0, 1].
+    #[error("Invalid value '{0}' for --gc_disk_headroom. Must be between 0.0 and 1.0")]
+    GcDiskHeadroom(String),
 }
 
 impl AgentConfig {
@@ -85,6 +96,9 @@ impl AgentConfig {
             executor_registration_timeout: Duration::from_secs(60),
             executor_shutdown_grace_period: Duration::from_secs(5),
             registration_backoff_factor: Duration::from_secs(1),
+            gc_delay: Duration::from_secs(7 * 24 * 3600),
+            gc_disk_headroom: 0.1,
+            disk_watch_interval: Duration::from_secs(60),
             executor_environment_variables: None,
             libprocess_ip: None,
             log_dir: None,
@@ -105,6 +119,14 @@ impl AgentConfig {
         }
         if self.executor_registration_timeout.is_zero() {
             return Err(ConfigError::ZeroDuration("executor_registration_timeout"));
+        }
+        if !(0.0..=1.0).contains(&self.gc_disk_headroom) {
+            return Err(ConfigError::GcDiskHeadroom(
+                self.gc_disk_headroom.to_string(),
+            ));
+        }
+        if self.disk_watch_interval.is_zero() {
+            return Err(ConfigError::ZeroDuration("disk_watch_interval"));
         }
         Ok(())
     }

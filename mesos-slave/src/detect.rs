@@ -88,7 +88,7 @@ fn total_memory() -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn filesystem_size(path: &Path) -> Option<u64> {
+fn statvfs(path: &Path) -> Option<libc::statvfs> {
     use std::os::unix::ffi::OsStrExt;
     // The work directory may not exist yet: measure its nearest ancestor.
     let existing = path.ancestors().find(|p| p.exists())?;
@@ -101,8 +101,22 @@ fn filesystem_size(path: &Path) -> Option<u64> {
         return None;
     }
     // SAFETY: statvfs returned 0, so it filled `stat`.
-    let stat = unsafe { stat.assume_init() };
+    Some(unsafe { stat.assume_init() })
+}
+
+fn filesystem_size(path: &Path) -> Option<u64> {
+    let stat = statvfs(path)?;
     Some(stat.f_blocks.saturating_mul(stat.f_frsize))
+}
+
+/// The share of the filesystem holding `path` in use, from 0 to 1 (used
+/// blocks over all blocks, as Mesos's `fs::usage` counts).
+pub fn disk_usage(path: &Path) -> Option<f64> {
+    let stat = statvfs(path)?;
+    if stat.f_blocks == 0 {
+        return None;
+    }
+    Some(stat.f_blocks.saturating_sub(stat.f_bfree) as f64 / stat.f_blocks as f64)
 }
 
 #[cfg(test)]
@@ -152,5 +166,7 @@ mod tests {
         assert!(host.cpus.unwrap() >= 1.0);
         assert!(host.mem_bytes.unwrap() > 0);
         assert!(host.disk_bytes.unwrap() > 0);
+        let usage = disk_usage(Path::new("/tmp")).unwrap();
+        assert!((0.0..=1.0).contains(&usage));
     }
 }

@@ -50,6 +50,37 @@ fn clean_virtual(path: &str) -> String {
     }
 }
 
+/// Why [`Files::list`] or [`Files::read_at`] failed, as Mesos's
+/// `FilesError` types it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilesError {
+    /// The request is wrong (a path outside what is attached, a
+    /// directory to read): `400`.
+    Invalid(String),
+    /// Nothing is there: `404`.
+    NotFound,
+    /// Reading failed: `500`.
+    Unknown(String),
+}
+
+impl From<Resolve> for FilesError {
+    fn from(error: Resolve) -> FilesError {
+        match error {
+            Resolve::NotFound => FilesError::NotFound,
+            Resolve::Invalid(message) => FilesError::Invalid(format!("{message}.\n")),
+        }
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Debug)]
+pub struct Listed {
+    /// The entry's virtual path.
+    pub path: String,
+    /// What `stat` says of it.
+    pub metadata: std::fs::Metadata,
+}
+
 /// Why a path cannot be served.
 #[derive(Debug, PartialEq, Eq)]
 enum Resolve {
@@ -139,6 +170,89 @@ impl Files {
                 None => return Err(Resolve::NotFound),
             };
         }
+    }
+
+    /// The entries of the directory at virtual `path`, each shown under
+    /// `path`, sorted by real path (Mesos's `browse`).
+    pub fn list(&self, path: &str) -> Result<Vec<Listed>, FilesError> {
+        let requested = clean_virtual(path);
+        let resolved = self.resolve(&requested).map_err(FilesError::from)?;
+        let mut listing: BTreeMap<PathBuf, Listed> = BTreeMap::new();
+        if let Ok(entries) = std::fs::read_dir(&resolved) {
+            for entry in entries.flatten() {
+                let full = entry.path();
+                // stat, not lstat: links show what they point at.
+                let Ok(metadata) = std::fs::metadata(&full) else {
+                    continue;
+                };
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let shown = if requested == "/" {
+                    format!("/{name}")
+                } else {
+                    format!("{requested}/{name}")
+                };
+                listing.insert(
+                    full,
+                    Listed {
+                        path: shown,
+                        metadata,
+                    },
+                );
+            }
+        }
+        Ok(listing.into_values().collect())
+    }
+
+    /// Up to `length` bytes (all, when `None`; at most 16 pages) of the
+    /// file at virtual `path` from `offset`, with the file's size
+    /// (Mesos's `read`).
+    pub async fn read_at(
+        &self,
+        path: &str,
+        offset: u64,
+        length: Option<u64>,
+    ) -> Result<(u64, Vec<u8>), FilesError> {
+        let resolved = self.resolve(path).map_err(FilesError::from)?;
+        if resolved.is_dir() {
+            return Err(FilesError::Invalid("Cannot read a directory.\n".into()));
+        }
+        let failed = |e: std::io::Error| {
+            FilesError::Unknown(format!(
+                "Failed to open file at '{}': {e}.\n",
+                resolved.display()
+            ))
+        };
+        let mut file = tokio::fs::File::open(&resolved).await.map_err(failed)?;
+        let size = file.metadata().await.map_err(failed)?.len();
+        if offset >= size {
+            return Ok((size, Vec::new()));
+        }
+        let wanted = length.unwrap_or(size - offset).min(MAX_READ);
+        let mut data = Vec::new();
+        if wanted > 0 {
+            file.seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(failed)?;
+            (&mut file)
+                .take(wanted)
+                .read_to_end(&mut data)
+                .await
+                .map_err(failed)?;
+        }
+        Ok((size, data))
+    }
+
+    /// Whether anything is attached at exactly `virtual_path`.
+    pub fn is_attached(&self, virtual_path: &str) -> bool {
+        let paths = self.paths.read().unwrap_or_else(|e| e.into_inner());
+        paths.contains_key(&clean_virtual(virtual_path))
+    }
+
+    /// Stops serving every virtual path whose real path is `real` or
+    /// lies under it (a sandbox being removed).
+    pub fn detach_under(&self, real: &Path) {
+        let mut paths = self.paths.write().unwrap_or_else(|e| e.into_inner());
+        paths.retain(|_, attached| !attached.starts_with(real));
     }
 
     fn debug(&self) -> Json {
@@ -259,7 +373,7 @@ fn mode_string(mode: u32) -> String {
 }
 
 /// The name of user `uid` (or the number).
-fn user_name(uid: u32) -> String {
+pub(crate) fn user_name(uid: u32) -> String {
     let mut buffer = vec![0 as libc::c_char; 4096];
     // SAFETY: getpwuid_r writes into the passwd struct and buffer given,
     // whose sizes are passed; the name is copied before they go.
@@ -285,7 +399,7 @@ fn user_name(uid: u32) -> String {
 }
 
 /// The name of group `gid` (or the number).
-fn group_name(gid: u32) -> String {
+pub(crate) fn group_name(gid: u32) -> String {
     let mut buffer = vec![0 as libc::c_char; 4096];
     // SAFETY: as in user_name, with getgrgid_r.
     unsafe {
@@ -331,32 +445,21 @@ impl FilesHttp {
                 "Expecting 'path=value' in query.\n",
             );
         };
-        let requested = clean_virtual(path);
-        let resolved = match self.files.resolve(&requested) {
-            Ok(resolved) => resolved,
-            Err(e) => return resolve_error(e),
-        };
-        let mut listing: BTreeMap<PathBuf, Json> = BTreeMap::new();
-        if let Ok(entries) = std::fs::read_dir(&resolved) {
-            for entry in entries.flatten() {
-                let full = entry.path();
-                // stat, not lstat: links show what they point at.
-                let Ok(metadata) = std::fs::metadata(&full) else {
-                    continue;
-                };
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let shown = if requested == "/" {
-                    format!("/{name}")
-                } else {
-                    format!("{requested}/{name}")
-                };
-                listing.insert(full, file_json(&shown, &metadata));
+        match self.files.list(path) {
+            Ok(listing) => json_ok(
+                &Json::Array(
+                    listing
+                        .iter()
+                        .map(|l| file_json(&l.path, &l.metadata))
+                        .collect(),
+                ),
+                params.get("jsonp"),
+            ),
+            Err(FilesError::NotFound) => text(StatusCode::NOT_FOUND, ""),
+            Err(FilesError::Invalid(m) | FilesError::Unknown(m)) => {
+                text(StatusCode::BAD_REQUEST, &m)
             }
         }
-        json_ok(
-            &Json::Array(listing.into_values().collect()),
-            params.get("jsonp"),
-        )
     }
 
     async fn read(&self, params: &HashMap<String, String>) -> Response<Body> {

@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 use prost_reflect::DescriptorPool;
 
 pub mod json;
+pub mod media;
 pub mod recordio;
 
 /// Descriptors of every message in `proto/`, decoded once on first use.

@@ -14,27 +14,20 @@ use crate::runtime::{Format, Input, MasterHandle};
 /// The largest call accepted (an ACCEPT with many tasks stays far below).
 const MAX_CALL_BYTES: usize = 64 * 1024 * 1024;
 
-fn content_format(request: &Request<Incoming>) -> Result<Format, (StatusCode, &'static str)> {
-    let Some(value) = request.headers().get(header::CONTENT_TYPE) else {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "Expecting 'Content-Type' to be present",
-        ));
-    };
-    let media = value
-        .to_str()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match media.as_str() {
-        "application/json" => Ok(Format::Json),
-        "application/x-protobuf" => Ok(Format::Protobuf),
-        _ => Err((
+fn content_format(request: &Request<Incoming>) -> Result<Format, (StatusCode, String)> {
+    let value = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or(""));
+    match mesos::wire::media::content_format(value, false) {
+        Ok(Some(format)) => Ok(format),
+        Ok(None) => Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Expecting 'Content-Type' of application/json or application/x-protobuf",
+            "Expecting 'Content-Type' of application/json or application/x-protobuf".into(),
+        )),
+        Err((code, message)) => Err((
+            StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+            message,
         )),
     }
 }
@@ -42,20 +35,11 @@ fn content_format(request: &Request<Incoming>) -> Result<Format, (StatusCode, &'
 /// What the client accepts for the event stream: JSON when it accepts it
 /// (or says nothing), else protobuf, as Mesos decides.
 fn accept_format(request: &Request<Incoming>) -> Option<Format> {
-    let accepts = |media: &str| match request.headers().get(header::ACCEPT) {
-        None => true,
-        Some(value) => value.to_str().unwrap_or("").split(',').any(|item| {
-            let item = item.split(';').next().unwrap_or("").trim();
-            item == media || item == "*/*" || item == "application/*"
-        }),
-    };
-    if accepts("application/json") {
-        Some(Format::Json)
-    } else if accepts("application/x-protobuf") {
-        Some(Format::Protobuf)
-    } else {
-        None
-    }
+    let accept = request
+        .headers()
+        .get(header::ACCEPT)
+        .map(|v| v.to_str().unwrap_or(""));
+    mesos::wire::media::accept_format(accept)
 }
 
 fn decode(body: &[u8], format: Format) -> Result<v0::Call, String> {
@@ -94,7 +78,7 @@ pub(super) async fn handle(master: MasterHandle, request: Request<Incoming>) -> 
     }
     let format = match content_format(&request) {
         Ok(format) => format,
-        Err((status, message)) => return respond(status, message),
+        Err((status, message)) => return respond(status, &message),
     };
     let accept = accept_format(&request);
     let stream_id = request

@@ -14,6 +14,7 @@
 //! ```
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -97,6 +98,11 @@ pub enum Effect {
     },
     /// The master told the agent to shut down; executors are being killed.
     Terminate,
+    /// Schedule these directories (of an ended executor run, executor or
+    /// framework) for removal after `--gc_delay`.
+    GarbageCollect(Vec<PathBuf>),
+    /// Keep these directories: a new executor uses them again.
+    Unschedule(Vec<PathBuf>),
 }
 
 /// An HTTP answer to an executor call that is not a success.
@@ -820,6 +826,11 @@ impl AgentCore {
             }
             return;
         }
+        // Directories scheduled for removal stay: they are used again.
+        self.effects.push(Effect::Unschedule(vec![
+            paths::framework_dir(&self.config.work_dir, &agent_id, fid.as_str()),
+            paths::executor_dir(&self.config.work_dir, &agent_id, fid.as_str(), eid.as_str()),
+        ]));
         let container_id = sample_id();
         let directory = paths::sandbox_dir(
             &self.config.work_dir,
@@ -1774,6 +1785,13 @@ impl AgentCore {
             .is_some_and(|e| e.state == ExecutorState::Terminated && e.is_idle());
         if done {
             if let Some(executor) = framework.executors.remove(eid) {
+                // The run's sandbox, then the executor's directory
+                // (`.../executors/<id>`, above `runs/<container id>`).
+                let mut paths = vec![executor.directory.clone()];
+                if let Some(executor_dir) = executor.directory.parent().and_then(Path::parent) {
+                    paths.push(executor_dir.to_path_buf());
+                }
+                self.effects.push(Effect::GarbageCollect(paths));
                 framework.completed_executors.push_back(executor);
                 if framework.completed_executors.len() > MAX_COMPLETED_EXECUTORS {
                     framework.completed_executors.pop_front();
@@ -1791,6 +1809,12 @@ impl AgentCore {
         if remove {
             if let Some(framework) = self.frameworks.remove(fid) {
                 tracing::info!(framework_id = %fid, "Cleaned up framework");
+                let path = self
+                    .agent_id()
+                    .map(|id| paths::framework_dir(&self.config.work_dir, id, fid.as_str()));
+                if let Some(path) = path {
+                    self.effects.push(Effect::GarbageCollect(vec![path]));
+                }
                 self.completed_frameworks.push_back(framework);
                 if self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
                     self.completed_frameworks.pop_front();

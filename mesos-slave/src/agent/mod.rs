@@ -2,7 +2,9 @@
 //! JSON it serves ([`json`], [`monitor`]), and the tokio runtime that connects the
 //! machine to the network and to executor processes ([`runtime`]).
 
+pub mod api;
 pub mod core;
+pub mod gc;
 pub mod json;
 pub mod metrics;
 pub mod monitor;

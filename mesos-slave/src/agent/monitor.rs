@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value as Json, json};
 
 use super::core::AgentCore;
-use super::state::ExecutorState;
+use super::state::{Executor, ExecutorState};
 use crate::containerizer::ContainerLimits;
 use crate::containerizer::cgroups::Usage;
 
@@ -108,6 +108,31 @@ fn statistics(limits: &ContainerLimits, usage: &Usage, timestamp: f64) -> Json {
     Json::Object(object)
 }
 
+/// The `ResourceStatistics` JSON of one live executor's container, from
+/// its entry in `usage` (`None` when the container is not measured).
+pub(crate) fn executor_statistics(
+    enable_cfs: bool,
+    executor: &Executor,
+    usage: &ContainerUsage,
+    timestamp: f64,
+) -> Option<Json> {
+    let (cgroups, pid) = usage.get(&executor.container_id)?;
+    let measured = match (cgroups, pid) {
+        (Some(cgroups), _) => cgroups.clone(),
+        (None, Some(pid)) => session_usage(*pid),
+        (None, None) => return None,
+    };
+    let limits = ContainerLimits::compute(
+        &executor.info.resources,
+        executor
+            .launched
+            .values()
+            .map(|t| (&t.resources[..], &t.limits)),
+        enable_cfs,
+    );
+    Some(statistics(&limits, &measured, timestamp))
+}
+
 /// The `/monitor/statistics` array.
 pub fn monitor_statistics(core: &AgentCore, usage: &ContainerUsage, timestamp: f64) -> Json {
     let enable_cfs = core.config.containerizer.cgroups.enable_cfs;
@@ -117,22 +142,10 @@ pub fn monitor_statistics(core: &AgentCore, usage: &ContainerUsage, timestamp: f
             if executor.state == ExecutorState::Terminated {
                 continue;
             }
-            let Some((cgroups, pid)) = usage.get(&executor.container_id) else {
+            let Some(statistics) = executor_statistics(enable_cfs, executor, usage, timestamp)
+            else {
                 continue;
             };
-            let measured = match (cgroups, pid) {
-                (Some(cgroups), _) => cgroups.clone(),
-                (None, Some(pid)) => session_usage(*pid),
-                (None, None) => continue,
-            };
-            let limits = ContainerLimits::compute(
-                &executor.info.resources,
-                executor
-                    .launched
-                    .values()
-                    .map(|t| (&t.resources[..], &t.limits)),
-                enable_cfs,
-            );
             #[allow(deprecated)]
             let source = executor.info.source.clone().unwrap_or_default();
             entries.push(json!({
@@ -140,7 +153,7 @@ pub fn monitor_statistics(core: &AgentCore, usage: &ContainerUsage, timestamp: f
                 "executor_name": executor.info.name.clone().unwrap_or_default(),
                 "framework_id": framework.id.as_str(),
                 "source": source,
-                "statistics": statistics(&limits, &measured, timestamp),
+                "statistics": statistics,
             }));
         }
     }

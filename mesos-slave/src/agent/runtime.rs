@@ -3,6 +3,7 @@
 //! and carries out the [`Effect`]s it returns.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use bytes::Bytes;
 use http::{Method, Response, StatusCode, header};
 use mesos::process::{self, Body, BodySender, Event, HttpHandler, ResponseFuture, Transport};
 use mesos::upid::Upid;
+use mesos::wire::mesos::v1::agent as v1a;
 use mesos::wire::mesos::v1::executor as v1e;
 use mesos::wire::{json as mjson, recordio};
 use prost::Message;
@@ -17,8 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::core::{AgentCore, CallError, Effect};
+use super::gc::{self, GarbageCollector};
 use super::state::ConnId;
-use super::{json, monitor};
+use super::{api, json, monitor};
 use crate::config::AgentConfig;
 use crate::containerizer::ContainerExit;
 use crate::containerizer::containers::{ContainerEvent, Limitation, MesosContainerizer};
@@ -49,6 +52,11 @@ enum Input {
         reply: oneshot::Sender<Result<(), CallError>>,
     },
     State(oneshot::Sender<serde_json::Value>),
+    /// An operator API call about the agent's state.
+    Api {
+        call: Box<v1a::Call>,
+        reply: oneshot::Sender<Option<v1a::Response>>,
+    },
     Metrics(oneshot::Sender<Vec<(String, f64)>>),
     Flags(oneshot::Sender<serde_json::Value>),
     Statistics(oneshot::Sender<serde_json::Value>),
@@ -62,8 +70,22 @@ enum Input {
         limitation: Limitation,
     },
     Shutdown(oneshot::Sender<()>),
+    /// A garbage collected directory's removal ended.
+    Removed {
+        path: PathBuf,
+        outcome: Removal,
+    },
     /// ZooKeeper detection: the leading master changed.
     MasterDetected(Option<Upid>),
+}
+
+/// How removing a garbage collected directory went.
+#[derive(Debug)]
+enum Removal {
+    Removed,
+    /// Already gone: counted neither way, as Mesos does.
+    Missing,
+    Failed(String),
 }
 
 /// A running agent.
@@ -87,10 +109,13 @@ impl Agent {
         let pid = transport.upid(process_id);
         let mailbox = transport.spawn(process_id);
         let (inputs, input_rx) = mpsc::unbounded_channel();
+        let files = Files::shared(pid.address);
         transport.route(
             process_id,
             Arc::new(AgentHttp {
                 inputs: inputs.clone(),
+                files: files.clone(),
+                metrics: transport.metrics().clone(),
             }),
         );
         if delegate {
@@ -103,7 +128,6 @@ impl Agent {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        let files = Files::shared(pid.address);
         transport.route("files", files.handler());
         if let Some(log_dir) = &config.log_dir {
             let log = log_dir.join("mesos-slave.INFO");
@@ -129,9 +153,10 @@ impl Agent {
                 };
                 let _ = events.send(input);
             }),
-            Some(files),
+            Some(files.clone()),
         );
         let zk = config.master_zk.clone();
+        let disk_watch_interval = config.disk_watch_interval;
         let mut core = AgentCore::new(config, pid.clone(), start_time);
         match zk {
             // Registration waits for the detected leader.
@@ -150,6 +175,12 @@ impl Agent {
             terminated: false,
             started: Instant::now(),
             container_launch_errors: 0,
+            files,
+            gc: GarbageCollector::new(),
+            gc_removing: 0,
+            gc_succeeded: 0,
+            gc_failed: 0,
+            next_disk_check: Instant::now() + disk_watch_interval,
         };
         let task = tokio::spawn(runtime.run(mailbox, input_rx));
         Agent { pid, inputs, task }
@@ -222,6 +253,18 @@ struct Runtime {
     started: Instant,
     /// `slave/container_launch_errors`.
     container_launch_errors: u64,
+    /// The instance's attached files: removed sandboxes are detached.
+    files: Files,
+    /// Directories scheduled for removal.
+    gc: GarbageCollector,
+    /// Removals under way (`gc/path_removals_pending` counts them too).
+    gc_removing: u64,
+    /// `gc/path_removals_succeeded`.
+    gc_succeeded: u64,
+    /// `gc/path_removals_failed`.
+    gc_failed: u64,
+    /// When the work directory's disk usage is checked next.
+    next_disk_check: Instant,
 }
 
 /// The agent's `/metrics/snapshot` keys, for the libprocess instance's
@@ -255,13 +298,20 @@ impl Runtime {
         mut inputs: mpsc::UnboundedReceiver<Input>,
     ) {
         let mut shutdown_reply = None;
+        self.collect_old_agents();
         loop {
             self.apply();
             if self.terminated {
                 break;
             }
             let deadline = self.core.next_deadline();
+            let gc_deadline = self.gc.next_deadline();
             tokio::select! {
+                () = sleep_until(gc_deadline) => {
+                    let due = self.gc.take_due(Instant::now().into_std());
+                    self.remove(due);
+                }
+                () = tokio::time::sleep_until(self.next_disk_check) => self.check_disk(),
                 event = mailbox.recv() => match event {
                     Some(Event::Message(m)) => {
                         let now = Instant::now().into_std();
@@ -322,6 +372,15 @@ impl Runtime {
             Input::State(reply) => {
                 let _ = reply.send(json::state(&self.core));
             }
+            Input::Api { call, reply } => {
+                let containers = call.r#type == Some(v1a::call::Type::GetContainers as i32);
+                let usage = if containers {
+                    self.containerizer.usage()
+                } else {
+                    monitor::ContainerUsage::new()
+                };
+                let _ = reply.send(api::answer(&self.core, &call, &usage, wall_clock()));
+            }
             Input::Flags(reply) => {
                 let _ = reply.send(json::flags(&self.core));
             }
@@ -335,6 +394,15 @@ impl Runtime {
                 values.push((
                     "slave/container_launch_errors".to_string(),
                     self.container_launch_errors as f64,
+                ));
+                values.push((
+                    "gc/path_removals_succeeded".to_string(),
+                    self.gc_succeeded as f64,
+                ));
+                values.push(("gc/path_removals_failed".to_string(), self.gc_failed as f64));
+                values.push((
+                    "gc/path_removals_pending".to_string(),
+                    (self.gc.len() as u64 + self.gc_removing) as f64,
                 ));
                 let _ = reply.send(values);
             }
@@ -380,6 +448,22 @@ impl Runtime {
                 );
             }
             Input::Shutdown(_) => {}
+            Input::Removed { path, outcome } => {
+                self.gc_removing = self.gc_removing.saturating_sub(1);
+                match outcome {
+                    Removal::Removed => {
+                        tracing::info!("Deleted '{}'", path.display());
+                        self.gc_succeeded += 1;
+                    }
+                    Removal::Missing => {
+                        tracing::info!("Skipped '{}' which does not exist", path.display());
+                    }
+                    Removal::Failed(error) => {
+                        tracing::warn!("Failed to delete '{}': {error}", path.display());
+                        self.gc_failed += 1;
+                    }
+                }
+            }
             Input::MasterDetected(master) => self.core.master_detected(master, now),
         }
     }
@@ -466,8 +550,106 @@ impl Runtime {
                     self.streams.remove(&conn);
                 }
                 Effect::Terminate => self.terminated = true,
+                Effect::GarbageCollect(paths) => {
+                    for path in paths {
+                        self.schedule_gc(path);
+                    }
+                }
+                Effect::Unschedule(paths) => {
+                    for path in paths {
+                        if self.gc.unschedule(&path) {
+                            tracing::info!("Unscheduling '{}' from gc", path.display());
+                        }
+                    }
+                }
             }
         }
+    }
+
+    /// Schedules `path` for removal `--gc_delay` after now (its
+    /// modification time is set to now first, as Mesos does).
+    fn schedule_gc(&mut self, path: PathBuf) {
+        let now = std::time::SystemTime::now();
+        let touched = std::fs::File::open(&path).and_then(|dir| dir.set_modified(now));
+        let mtime = match touched.and_then(|()| std::fs::metadata(&path)?.modified()) {
+            Ok(mtime) => mtime,
+            Err(e) => {
+                tracing::debug!("Not scheduling '{}' for gc: {e}", path.display());
+                return;
+            }
+        };
+        let age = now.duration_since(mtime).unwrap_or_default();
+        let delay = gc::delay_for(self.core.config.gc_delay, age);
+        tracing::info!(
+            "Scheduling '{}' for gc {} in the future",
+            path.display(),
+            mesos::flags::format_duration(delay)
+        );
+        self.gc.schedule(path, delay, Instant::now().into_std());
+    }
+
+    /// Schedules the directories of earlier agents in
+    /// `<work_dir>/slaves` for removal, as Mesos does once it has
+    /// recovered: this agent does not recover an id, so every one there
+    /// belongs to an earlier run.
+    fn collect_old_agents(&mut self) {
+        let slaves = self.core.config.work_dir.join("slaves");
+        let Ok(entries) = std::fs::read_dir(&slaves) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                tracing::info!(
+                    "Garbage collecting old agent {}",
+                    entry.file_name().to_string_lossy()
+                );
+                self.schedule_gc(entry.path());
+            }
+        }
+    }
+
+    /// Removes `paths` off the agent task; each outcome comes back as
+    /// [`Input::Removed`]. Their sandboxes stop being served first.
+    fn remove(&mut self, paths: Vec<PathBuf>) {
+        for path in paths {
+            if let Ok(real) = std::fs::canonicalize(&path) {
+                self.files.detach_under(&real);
+            }
+            self.gc_removing += 1;
+            let inputs = self.inputs.clone();
+            tracing::info!("Deleting {}", path.display());
+            tokio::task::spawn_blocking(move || {
+                let outcome = match std::fs::remove_dir_all(&path) {
+                    Ok(()) => Removal::Removed,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Removal::Missing,
+                    Err(e) => Removal::Failed(e.to_string()),
+                };
+                let _ = inputs.send(Input::Removed { path, outcome });
+            });
+        }
+    }
+
+    /// The disk watch: directories older than the disk usage allows are
+    /// removed now; the next check is `--disk_watch_interval` away.
+    fn check_disk(&mut self) {
+        let config = &self.core.config;
+        self.next_disk_check = Instant::now() + config.disk_watch_interval;
+        let Some(usage) = crate::detect::disk_usage(&config.work_dir) else {
+            tracing::error!(
+                "Failed to get disk usage of '{}'",
+                config.work_dir.display()
+            );
+            return;
+        };
+        let age = gc::max_allowed_age(config.gc_delay, config.gc_disk_headroom, usage);
+        tracing::info!(
+            "Current disk usage {:.2}%. Max allowed age: {}",
+            100.0 * usage,
+            mesos::flags::format_duration(age)
+        );
+        let within = config.gc_delay.saturating_sub(age);
+        let due = self.gc.prune(within, Instant::now().into_std());
+        self.remove(due);
     }
 
     /// Shuts down every executor, waiting for them a while, then kills
@@ -508,8 +690,19 @@ impl Runtime {
 }
 
 /// The agent's HTTP endpoints.
+#[derive(Clone)]
 struct AgentHttp {
     inputs: mpsc::UnboundedSender<Input>,
+    /// The instance's attached files, for `LIST_FILES` and `READ_FILE`.
+    files: Files,
+    /// The instance's metrics, for `GET_METRICS`.
+    metrics: mesos::metrics::Metrics,
+}
+
+fn wall_clock() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Body> {
@@ -524,23 +717,88 @@ fn json_response(value: &serde_json::Value) -> Response<Body> {
     response
 }
 
-/// Whether `accept` admits `media` (no header admits everything).
-fn accepts(accept: Option<&str>, media: &str) -> bool {
-    let Some(accept) = accept else {
-        return true;
-    };
-    let (kind, _) = media.split_once('/').unwrap_or((media, ""));
-    accept.split(',').any(|part| {
-        let range = part.split(';').next().unwrap_or("").trim();
-        range == media || range == "*/*" || range == format!("{kind}/*")
-    })
-}
-
 impl AgentHttp {
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Input) -> Option<T> {
         let (reply, answer) = oneshot::channel();
         self.inputs.send(make(reply)).ok()?;
         answer.await.ok()
+    }
+
+    /// `/api/v1`: checks the request, then answers the call.
+    async fn operator_api(&self, request: http::Request<hyper::body::Incoming>) -> Response<Body> {
+        let (parts, body) = request.into_parts();
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let body = match process::read_body(body, MAX_CALL_BODY).await {
+            Ok(body) => body,
+            Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
+        };
+        let headers = api::Headers {
+            content_type: header("content-type"),
+            message_content_type: header("message-content-type"),
+            accept: header("accept"),
+            message_accept: header("message-accept"),
+        };
+        let parsed = match api::parse(&parts.method, headers, &body) {
+            Ok(parsed) => parsed,
+            Err((status, message)) => {
+                let mut response = text(status, &message);
+                if status == StatusCode::METHOD_NOT_ALLOWED {
+                    response
+                        .headers_mut()
+                        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+                }
+                return response;
+            }
+        };
+        let call = parsed.call;
+        let kind = call.r#type.and_then(|t| v1a::call::Type::try_from(t).ok());
+        tracing::info!("Processing {} call", api::call_name(&call));
+        let answer = match kind {
+            Some(v1a::call::Type::GetMetrics) => {
+                let values = self.metrics.snapshot(api::metrics_timeout(&call)).await;
+                Ok(api::metrics(&values))
+            }
+            Some(v1a::call::Type::ListFiles) => {
+                let path = call.list_files.as_ref().map_or("", |c| c.path.as_str());
+                api::list_files(self.files.list(path))
+            }
+            Some(v1a::call::Type::ReadFile) => match &call.read_file {
+                Some(read) => api::read_file(
+                    self.files
+                        .read_at(&read.path, read.offset, read.length)
+                        .await,
+                ),
+                None => Err(api::not_implemented(&call)),
+            },
+            _ => {
+                let not_implemented = api::not_implemented(&call);
+                match self
+                    .ask(|reply| Input::Api {
+                        call: Box::new(call),
+                        reply,
+                    })
+                    .await
+                {
+                    Some(Some(answer)) => Ok(answer),
+                    Some(None) => Err(not_implemented),
+                    None => Err((
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Agent is shutting down".to_string(),
+                    )),
+                }
+            }
+        };
+        match answer {
+            Ok(answer) => {
+                let mut response = Response::new(Body::full(parsed.accept.encode(&answer)));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(parsed.accept.media_type()),
+                );
+                response
+            }
+            Err((status, message)) => text(status, &message),
+        }
     }
 
     async fn executor_api(&self, request: http::Request<hyper::body::Incoming>) -> Response<Body> {
@@ -623,9 +881,9 @@ impl AgentHttp {
                 None => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
             };
         }
-        let encoding = if accepts(accept.as_deref(), JSON) {
+        let encoding = if mesos::wire::media::accepts(accept.as_deref(), JSON) {
             Encoding::Json
-        } else if accepts(accept.as_deref(), PROTOBUF) {
+        } else if mesos::wire::media::accepts(accept.as_deref(), PROTOBUF) {
             Encoding::Protobuf
         } else {
             return text(
@@ -673,6 +931,7 @@ impl AgentHttp {
             .to_string();
         match path.as_str() {
             "/api/v1/executor" => self.executor_api(request).await,
+            "/api/v1" => self.operator_api(request).await,
             "/state" | "/state.json" => match self.ask(Input::State).await {
                 Some(state) => json_response(&state),
                 None => text(StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
@@ -701,30 +960,7 @@ impl HttpHandler for AgentHttp {
         request: http::Request<hyper::body::Incoming>,
         path: String,
     ) -> ResponseFuture {
-        let this = AgentHttp {
-            inputs: self.inputs.clone(),
-        };
+        let this = self.clone();
         Box::pin(async move { this.serve(request, path).await })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::accepts;
-
-    #[test]
-    fn accept_header_matching() {
-        assert!(accepts(None, "application/json"));
-        assert!(accepts(Some("*/*"), "application/json"));
-        assert!(accepts(Some("application/*"), "application/x-protobuf"));
-        assert!(accepts(
-            Some("application/x-protobuf"),
-            "application/x-protobuf"
-        ));
-        assert!(!accepts(Some("application/x-protobuf"), "application/json"));
-        assert!(accepts(
-            Some("text/html, application/json;q=0.9"),
-            "application/json"
-        ));
     }
 }

@@ -1482,3 +1482,83 @@ fn a_memory_limitation_wins_over_a_libprocess_executors_report_too() {
         Some(v0::task_status::Source::Slave as i32)
     );
 }
+
+#[test]
+fn ended_executors_and_frameworks_are_garbage_collected() {
+    let t0 = Instant::now();
+    let mut core = registered(t0);
+    let message = msg::RunTaskMessage {
+        framework: v0::FrameworkInfo {
+            user: "u".into(),
+            name: "f".into(),
+            id: Some(v0::FrameworkId { value: "F1".into() }),
+            ..Default::default()
+        },
+        task: v0::TaskInfo {
+            name: "t1".into(),
+            task_id: v0::TaskId { value: "t1".into() },
+            slave_id: v0::SlaveId { value: "S1".into() },
+            command: Some(v0::CommandInfo {
+                value: Some("true".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    core.message(
+        &master(),
+        "mesos.internal.RunTaskMessage",
+        &message.encode_to_vec(),
+        t0,
+    );
+    let effects = core.drain();
+    let framework_dir = PathBuf::from("/var/lib/mesos/slaves/S1/frameworks/F1");
+    let executor_dir = framework_dir.join("executors/t1");
+    // A launch keeps its framework's and executor's directories.
+    assert!(effects.contains(&Effect::Unschedule(vec![
+        framework_dir.clone(),
+        executor_dir.clone()
+    ])));
+    let container = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Launch(spec) => Some(spec.container_id.clone()),
+            _ => None,
+        })
+        .unwrap();
+
+    core.executor_exited(&container, Some(0), "exited", t0);
+    let exit_effects = core.drain();
+    let failed = updates(&exit_effects);
+    let collected = |effects: &[Effect]| -> Vec<PathBuf> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::GarbageCollect(paths) => Some(paths.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    // The ended run and its executor's directory go once it exited...
+    assert_eq!(
+        collected(&exit_effects),
+        [executor_dir.join("runs").join(&container), executor_dir]
+    );
+    // ...its framework's once its last update is acknowledged.
+    let ack = msg::StatusUpdateAcknowledgementMessage {
+        slave_id: v0::SlaveId { value: "S1".into() },
+        framework_id: v0::FrameworkId { value: "F1".into() },
+        task_id: v0::TaskId { value: "t1".into() },
+        uuid: failed[0].uuid.clone().unwrap(),
+    };
+    core.message(
+        &master(),
+        "mesos.internal.StatusUpdateAcknowledgementMessage",
+        &ack.encode_to_vec(),
+        t0,
+    );
+    let effects = core.drain();
+    assert_eq!(collected(&effects), [framework_dir]);
+}
