@@ -15,6 +15,7 @@
 //! reconnect (checkpointing frameworks only) sends them again in
 //! SUBSCRIBE. Without checkpointing, losing the agent kills the task.
 
+pub mod checks;
 pub mod client;
 pub mod default;
 pub mod docker;
