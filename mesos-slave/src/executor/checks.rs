@@ -454,6 +454,138 @@ impl CheckTracker {
     }
 }
 
+/// What a report changed, for the executor to send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// The task's health changed (or failed once more).
+    Health(HealthChange),
+    /// The general check's status changed.
+    Check(v1::CheckStatusInfo),
+}
+
+/// The update that tells the framework what a checker found: the task's
+/// latest status again (its state, message and data kept) with a new
+/// `uuid` and `timestamp` and the reason, `healthy` or `check_status`.
+pub fn followup_status(
+    last: &v1::TaskStatus,
+    applied: &Applied,
+    timestamp: f64,
+    uuid: bytes::Bytes,
+) -> v1::TaskStatus {
+    let mut status = last.clone();
+    status.uuid = Some(uuid);
+    status.timestamp = Some(timestamp);
+    match applied {
+        Applied::Health(change) => {
+            status.reason = Some(v1::task_status::Reason::TaskHealthCheckStatusUpdated as i32);
+            status.healthy = Some(change.healthy);
+        }
+        Applied::Check(check) => {
+            status.reason = Some(v1::task_status::Reason::TaskCheckStatusUpdated as i32);
+            status.check_status = Some(check.clone());
+        }
+    }
+    status
+}
+
+/// A task's checkers and their bookkeeping, as an executor keeps them.
+#[derive(Debug, Default)]
+pub struct TaskChecks {
+    health: Option<(HealthTracker, Checker)>,
+    check: Option<(CheckTracker, Checker)>,
+    /// The type of the task's general check: every status of the task
+    /// carries a `check_status` of this type.
+    check_type: Option<v1::check_info::Type>,
+}
+
+impl TaskChecks {
+    /// Starts the checkers `task` asks for (at `now`). A check that
+    /// cannot be read is logged and not run, as Mesos's executors do.
+    pub fn start(
+        task: &v1::TaskInfo,
+        runtime: &Runtime,
+        reports: &mpsc::UnboundedSender<Report>,
+        now: Instant,
+    ) -> TaskChecks {
+        let task_id = &task.task_id.value;
+        let mut checks = TaskChecks {
+            check_type: Self::check_type_of(task),
+            ..Default::default()
+        };
+        if let Some(info) = &task.check {
+            match CheckSpec::from_proto(info) {
+                Ok(spec) => {
+                    let tracker = CheckTracker::new(spec.probe.check_type());
+                    let checker = spawn(
+                        task_id.clone(),
+                        Kind::Check,
+                        spec.probe,
+                        spec.schedule,
+                        runtime.clone(),
+                        reports.clone(),
+                    );
+                    checks.check = Some((tracker, checker));
+                }
+                Err(e) => tracing::error!(task_id, "Failed to create checker: {e}"),
+            }
+        }
+        if let Some(info) = &task.health_check {
+            match HealthCheckSpec::from_proto(info) {
+                Ok(spec) => {
+                    let tracker = HealthTracker::new(spec.policy, now);
+                    let checker = spawn(
+                        task_id.clone(),
+                        Kind::Health,
+                        spec.probe,
+                        spec.schedule,
+                        runtime.clone(),
+                        reports.clone(),
+                    );
+                    checks.health = Some((tracker, checker));
+                }
+                Err(e) => tracing::error!(task_id, "Failed to create health checker: {e}"),
+            }
+        }
+        checks
+    }
+
+    /// The type of `task`'s general check, if it has a valid one.
+    pub fn check_type_of(task: &v1::TaskInfo) -> Option<v1::check_info::Type> {
+        task.check
+            .as_ref()
+            .and_then(|c| c.r#type)
+            .and_then(|t| v1::check_info::Type::try_from(t).ok())
+            .filter(|t| *t != v1::check_info::Type::Unknown)
+    }
+
+    /// The empty `check_status` every fresh status of the task carries.
+    pub fn empty_status(&self) -> Option<v1::CheckStatusInfo> {
+        self.check_type.map(empty_check_status)
+    }
+
+    /// Stops the probes (the task is being killed or has ended); later
+    /// reports are ignored.
+    pub fn stop(&mut self) {
+        self.health = None;
+        self.check = None;
+    }
+
+    /// Takes a checker's report (at `now`): what to tell the framework,
+    /// if anything.
+    pub fn apply(&mut self, report: &Report, now: Instant) -> Option<Applied> {
+        match report.kind {
+            Kind::Health => {
+                let (tracker, _) = self.health.as_mut()?;
+                tracker.record(&report.outcome, now).map(Applied::Health)
+            }
+            Kind::Check => {
+                let (tracker, _) = self.check.as_mut()?;
+                tracker.record(&report.outcome).map(Applied::Check)
+            }
+        }
+    }
+}
+
 /// Where the probes of a task run.
 #[derive(Debug, Clone)]
 pub enum Runtime {
