@@ -435,7 +435,7 @@ impl CheckTracker {
     /// changed.
     pub fn record(&mut self, outcome: &Outcome) -> Option<v1::CheckStatusInfo> {
         let status = match outcome {
-            Ok(status) => status.clone(),
+            Ok(status) => *status,
             Err(e) => {
                 tracing::warn!("Check failed: {e}");
                 let kind = self
@@ -449,7 +449,7 @@ impl CheckTracker {
         if status == self.previous {
             return None;
         }
-        self.previous = status.clone();
+        self.previous = status;
         Some(status)
     }
 }
@@ -482,7 +482,7 @@ pub fn followup_status(
         }
         Applied::Check(check) => {
             status.reason = Some(v1::task_status::Reason::TaskCheckStatusUpdated as i32);
-            status.check_status = Some(check.clone());
+            status.check_status = Some(*check);
         }
     }
     status
@@ -1110,7 +1110,7 @@ mod tests {
         assert_eq!(check.record(&exit(3)), Some(exit(3).unwrap()));
         // An error reports the empty status, once.
         let empty = empty_check_status(v1::check_info::Type::Command);
-        assert_eq!(check.record(&Err("boom".into())), Some(empty.clone()));
+        assert_eq!(check.record(&Err("boom".into())), Some(empty));
         assert_eq!(check.record(&Err("boom".into())), None);
         assert_eq!(empty.command, Some(Default::default()));
         assert_eq!(empty.http, None);
