@@ -908,8 +908,34 @@ async fn container_pid(flags: &DockerFlags) -> Result<u32, String> {
     }
 }
 
-/// `GET http://<localhost>:<port><path>`: the response's status code.
+/// How many redirects an HTTP probe follows (curl's `-L` follows up to 50).
+const MAX_REDIRECTS: usize = 50;
+
+/// `GET http://<localhost>:<port><path>`: the final response's status
+/// code, redirects within the task's loopback followed as Mesos's
+/// `curl -L` follows them (one elsewhere counts as its 3xx code).
 async fn http_status(port: u16, path: &str, ipv6: bool, runtime: &Runtime) -> Result<u32, String> {
+    let (mut port, mut path) = (port, path.to_string());
+    for _ in 0..MAX_REDIRECTS {
+        let (code, location) = http_get(port, &path, ipv6, runtime).await?;
+        match location.and_then(|l| redirect_target(&l, port)) {
+            Some((next_port, next_path)) if (300..400).contains(&code) => {
+                port = next_port;
+                path = next_path;
+            }
+            _ => return Ok(code),
+        }
+    }
+    Err(format!("More than {MAX_REDIRECTS} redirects"))
+}
+
+/// One `GET`: the status code and the `Location` header.
+async fn http_get(
+    port: u16,
+    path: &str,
+    ipv6: bool,
+    runtime: &Runtime,
+) -> Result<(u32, Option<String>), String> {
     let mut stream = connect(port, ipv6, runtime).await?;
     let address = address(port, ipv6);
     let path = if path.is_empty() { "/" } else { path };
@@ -922,7 +948,7 @@ async fn http_status(port: u16, path: &str, ipv6: bool, runtime: &Runtime) -> Re
         .map_err(|e| format!("Failed to send the request to {address}: {e}"))?;
     let mut head = Vec::new();
     let mut buffer = [0u8; 512];
-    while !head.contains(&b'\n') && head.len() < 8192 {
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16384 {
         let n = stream
             .read(&mut buffer)
             .await
@@ -932,7 +958,38 @@ async fn http_status(port: u16, path: &str, ipv6: bool, runtime: &Runtime) -> Re
         }
         head.extend_from_slice(&buffer[..n]);
     }
-    parse_status_line(&head).ok_or_else(|| format!("No HTTP response from {address}"))
+    let code =
+        parse_status_line(&head).ok_or_else(|| format!("No HTTP response from {address}"))?;
+    Ok((code, header(&head, "location")))
+}
+
+/// A header's value in a response head.
+fn header(head: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(head);
+    text.split("\r\n").skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_string())
+    })
+}
+
+/// Where a redirect leads, when it stays on the probed loopback: a path,
+/// or an `http` URL of `127.0.0.1`, `localhost` or `[::1]`.
+fn redirect_target(location: &str, port: u16) -> Option<(u16, String)> {
+    if location.starts_with('/') {
+        return Some((port, location.to_string()));
+    }
+    let rest = location.strip_prefix("http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, port.parse().ok()?),
+        _ => (authority, 80),
+    };
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]").then(|| (port, path.to_string()))
 }
 
 /// The status code of an HTTP response's first line.
@@ -1204,6 +1261,63 @@ mod tests {
     }
 
     #[test]
+    fn followups_repeat_the_latest_status_with_the_news() {
+        let last = v1::TaskStatus {
+            task_id: v1::TaskId { value: "t".into() },
+            state: v1::TaskState::TaskRunning as i32,
+            message: Some("running".into()),
+            uuid: Some(bytes::Bytes::from_static(b"old")),
+            timestamp: Some(1.0),
+            check_status: Some(empty_check_status(v1::check_info::Type::Command)),
+            ..Default::default()
+        };
+        let unhealthy = Applied::Health(HealthChange {
+            healthy: false,
+            consecutive_failures: 1,
+            kill: false,
+        });
+        let status = followup_status(&last, &unhealthy, 2.0, bytes::Bytes::from_static(b"new"));
+        assert_eq!(status.state, v1::TaskState::TaskRunning as i32);
+        assert_eq!(status.message.as_deref(), Some("running"));
+        assert_eq!(status.healthy, Some(false));
+        assert_eq!(
+            status.reason,
+            Some(v1::task_status::Reason::TaskHealthCheckStatusUpdated as i32)
+        );
+        assert_eq!(status.uuid.as_deref(), Some(&b"new"[..]));
+        assert_eq!(status.timestamp, Some(2.0));
+        // The check's status is kept on a health update, and replaced on
+        // a check update.
+        assert_eq!(status.check_status, last.check_status);
+        let checked = Applied::Check(exit(0).unwrap());
+        let status = followup_status(&last, &checked, 3.0, bytes::Bytes::from_static(b"n2"));
+        assert_eq!(status.check_status, Some(exit(0).unwrap()));
+        assert_eq!(status.healthy, None);
+        assert_eq!(
+            status.reason,
+            Some(v1::task_status::Reason::TaskCheckStatusUpdated as i32)
+        );
+    }
+
+    #[test]
+    fn redirects_are_followed_on_the_loopback_only() {
+        assert_eq!(redirect_target("/next", 8080), Some((8080, "/next".into())));
+        assert_eq!(
+            redirect_target("http://127.0.0.1:9000/a?b", 8080),
+            Some((9000, "/a?b".into()))
+        );
+        assert_eq!(
+            redirect_target("http://localhost", 8080),
+            Some((80, "/".into()))
+        );
+        assert_eq!(redirect_target("http://example.com/", 8080), None);
+        assert_eq!(redirect_target("https://127.0.0.1/", 8080), None);
+        let head = b"HTTP/1.1 302 Found\r\nlocation: /there\r\n\r\n";
+        assert_eq!(header(head, "Location"), Some("/there".into()));
+        assert_eq!(header(head, "Host"), None);
+    }
+
+    #[test]
     fn status_lines() {
         assert_eq!(parse_status_line(b"HTTP/1.0 200 OK\r\n"), Some(200));
         assert_eq!(parse_status_line(b"HTTP/1.1 503 Busy\r\nX: y"), Some(503));
@@ -1248,6 +1362,30 @@ mod tests {
         };
         let status = run(&http, &runtime).await.unwrap();
         assert_eq!(status.http.unwrap().status_code, Some(204));
+        server.await.unwrap();
+
+        // A redirect is followed to its end.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let redirecting = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            for answer in [
+                "HTTP/1.1 301 Moved\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n",
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            ] {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut request = [0u8; 1024];
+                let _ = socket.read(&mut request).await.unwrap();
+                socket.write_all(answer.as_bytes()).await.unwrap();
+            }
+        });
+        let moved = Probe::Http {
+            scheme: "http".into(),
+            port: redirecting,
+            path: String::new(),
+            ipv6: false,
+        };
+        let status = run(&moved, &runtime).await.unwrap();
+        assert_eq!(status.http.unwrap().status_code, Some(404));
         server.await.unwrap();
         // Nobody listens any more.
         let tcp = Probe::Tcp { port, ipv6: false };
