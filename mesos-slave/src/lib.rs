@@ -20,7 +20,8 @@
 //!   executor (`mesos-docker-executor`, [`executor::docker`]) that runs its
 //!   task with `docker run`, and, in [`executor::default`], the default
 //!   executor that runs task groups (`mesos-default-executor`); all v1
-//!   executor API clients.
+//!   executor API clients. All three run tasks' health checks and checks
+//!   ([`executor::checks`]).
 //! - [`cli`] and [`config`]: the daemon's flags and the plain
 //!   configuration they become.
 //! - [`paths`], [`detect`], [`convert`]: the sandbox layout,

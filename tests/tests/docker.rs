@@ -410,3 +410,155 @@ async fn an_image_that_cannot_be_had_fails_the_task() {
     );
     assert!(!printed.contains("TASK_RUNNING"), "{printed}");
 }
+
+/// Every update until `done` holds, acknowledged, per task in order.
+async fn updates_until(
+    framework: &mut Framework,
+    cluster: &Cluster,
+    mut done: impl FnMut(&std::collections::BTreeMap<String, Vec<v1::TaskStatus>>) -> bool,
+) -> std::collections::BTreeMap<String, Vec<v1::TaskStatus>> {
+    let mut seen = std::collections::BTreeMap::<String, Vec<v1::TaskStatus>>::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done(&seen) {
+        assert!(
+            Instant::now() < deadline,
+            "updates so far: {seen:#?}\n{}",
+            cluster.logs()
+        );
+        let event = framework.next("UPDATE", |e| e.update.is_some()).await;
+        let status = event.update.expect("matched").status;
+        if let (Some(uuid), Some(agent)) = (&status.uuid, &status.agent_id) {
+            framework
+                .call(v1::scheduler::Call {
+                    r#type: Some(v1::scheduler::call::Type::Acknowledge as i32),
+                    acknowledge: Some(v1::scheduler::call::Acknowledge {
+                        agent_id: agent.clone(),
+                        task_id: status.task_id.clone(),
+                        uuid: uuid.clone(),
+                    }),
+                    ..Default::default()
+                })
+                .await;
+        }
+        seen.entry(status.task_id.value.clone())
+            .or_default()
+            .push(status);
+    }
+    seen
+}
+
+#[tokio::test]
+async fn health_checks_run_inside_the_container() {
+    if !docker_available("health_checks_run_inside_the_container") {
+        return;
+    }
+    let image = TestImage::build("health");
+    let cluster = docker_cluster("1secs").await;
+    let mut framework = Framework::subscribe(cluster.master.addr, "docker-health", &[]).await;
+    let offer = framework.offers().await.remove(0);
+    let agent = offer.agent_id.clone();
+    let container = |task: &mut v1::TaskInfo| {
+        task.container = Some(v1::ContainerInfo {
+            r#type: v1::container_info::Type::Docker as i32,
+            docker: Some(v1::container_info::DockerInfo {
+                image: image.tag.clone(),
+                network: Some(v1::container_info::docker_info::Network::Bridge as i32),
+                force_pull_image: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        task.kill_policy = Some(v1::KillPolicy {
+            grace_period: Some(v1::DurationInfo {
+                nanoseconds: 1_000_000_000,
+            }),
+        });
+    };
+    let quick = |kind: v1::health_check::Type, failures: u32| v1::HealthCheck {
+        r#type: Some(kind as i32),
+        delay_seconds: Some(0.0),
+        interval_seconds: Some(0.3),
+        timeout_seconds: Some(10.0),
+        consecutive_failures: Some(failures),
+        grace_period_seconds: Some(10.0),
+        ..Default::default()
+    };
+    // HTTP on the container's own port 8080, unpublished: reachable only
+    // from inside its network namespace.
+    let mut web = task(
+        "web",
+        &agent,
+        "mkdir -p /tmp/www && echo ok > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www",
+    );
+    container(&mut web);
+    web.health_check = Some(v1::HealthCheck {
+        http: Some(v1::health_check::HttpCheckInfo {
+            port: 8080,
+            path: Some("/index.html".into()),
+            ..Default::default()
+        }),
+        ..quick(v1::health_check::Type::Http, 3)
+    });
+    // COMMAND through `docker exec`: it sees the container's files.
+    let mut sick = task(
+        "sick",
+        &agent,
+        "echo fine > /tmp/state && sleep 2 && echo > /tmp/unwell && sleep 100",
+    );
+    container(&mut sick);
+    sick.health_check = Some(v1::HealthCheck {
+        command: Some(v1::CommandInfo {
+            shell: Some(true),
+            value: Some("test -e /tmp/state && test ! -e /tmp/unwell".into()),
+            ..Default::default()
+        }),
+        ..quick(v1::health_check::Type::Command, 1)
+    });
+    framework.launch(&offer.id, vec![web, sick]).await;
+    let healthy = |s: &v1::TaskStatus, healthy: bool| {
+        s.state == v1::TaskState::TaskRunning as i32
+            && s.reason == Some(v1::task_status::Reason::TaskHealthCheckStatusUpdated as i32)
+            && s.healthy == Some(healthy)
+    };
+    let terminal = |s: &v1::TaskStatus| s.state == v1::TaskState::TaskKilled as i32;
+    let seen = updates_until(&mut framework, &cluster, |seen| {
+        seen.get("web")
+            .is_some_and(|s| s.iter().any(|s| healthy(s, true)))
+            && seen.get("sick").is_some_and(|s| s.iter().any(terminal))
+    })
+    .await;
+    let sick: Vec<(i32, Option<bool>)> =
+        seen["sick"].iter().map(|s| (s.state, s.healthy)).collect();
+    assert_eq!(
+        sick,
+        [
+            (v1::TaskState::TaskStarting as i32, None),
+            (v1::TaskState::TaskRunning as i32, None),
+            (v1::TaskState::TaskRunning as i32, Some(true)),
+            (v1::TaskState::TaskRunning as i32, Some(false)),
+            (v1::TaskState::TaskKilled as i32, Some(false)),
+        ],
+        "{:#?}",
+        seen["sick"]
+    );
+    framework
+        .call(v1::scheduler::Call {
+            r#type: Some(v1::scheduler::call::Type::Kill as i32),
+            kill: Some(v1::scheduler::call::Kill {
+                task_id: v1::TaskId {
+                    value: "web".into(),
+                },
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await;
+    let seen = updates_until(&mut framework, &cluster, |seen| {
+        seen.get("web").is_some_and(|s| s.iter().any(terminal))
+    })
+    .await;
+    assert_eq!(seen["web"].last().unwrap().healthy, None);
+    wait_until("the containers' removal", Duration::from_secs(30), || {
+        image.containers().is_empty()
+    });
+}

@@ -206,6 +206,7 @@ impl Master {
                 ) {
                     return Err("Task's 'kill_policy.grace_period' must be non-negative".into());
                 }
+                super::checks::validate_task_checks(task)?;
                 if task.resources.is_empty() {
                     return Err("Task uses no resources".into());
                 }
@@ -215,6 +216,13 @@ impl Master {
                     return Err("'TaskInfo.executor' must be set".into());
                 }
                 if let Some(container) = &task.container {
+                    let network_check = task.health_check.as_ref().is_some_and(|c| {
+                        c.r#type == Some(v0::health_check::Type::Http as i32)
+                            || c.r#type == Some(v0::health_check::Type::Tcp as i32)
+                    });
+                    if !container.network_infos.is_empty() && network_check {
+                        return Err("HTTP and TCP health checks are not supported for nested containers not joining parent's network".into());
+                    }
                     if container.r#type == v0::container_info::Type::Docker as i32 {
                         return Err("Docker ContainerInfo is not supported on the task".into());
                     }

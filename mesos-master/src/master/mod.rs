@@ -27,6 +27,7 @@
 //! known.
 
 mod agents;
+mod checks;
 mod frameworks;
 mod groups;
 mod libprocess;

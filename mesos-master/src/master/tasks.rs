@@ -23,10 +23,11 @@ impl Master {
         framework_id: &FrameworkId,
         agent_id: &AgentId,
         role: &str,
-        task: v0::TaskInfo,
+        mut task: v0::TaskInfo,
         remaining: &mut Resources,
         now: Now,
     ) {
+        super::checks::type_legacy_health_check(&mut task);
         let error = |message: String| (v0::TaskState::TaskError, Reason::TaskInvalid, message);
         let validated = self.validate_task(framework_id, agent_id, role, &task, remaining);
         let (resources, executor) = match validated {
@@ -160,6 +161,7 @@ impl Master {
                 AgentId::from(&task.slave_id)
             ));
         }
+        super::checks::validate_task_checks(task)?;
         if task.executor.is_some() == task.command.is_some() {
             return Err(
                 "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"

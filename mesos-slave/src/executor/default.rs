@@ -34,6 +34,7 @@ use mesos::wire::mesos::v1::executor::{Call, Event, call, event};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::checks::{Applied, Report, Runtime, TaskChecks, empty_check_status, followup_status};
 use super::client::{AgentEndpoint, EventStream};
 use super::{
     DEFAULT_KILL_GRACE_PERIOD, ExecutorEnv, FIRST_SUBSCRIBE_TIMEOUT, TERMINAL_ACK_TIMEOUT,
@@ -62,6 +63,10 @@ struct TaskRun {
     terminal: bool,
     /// Some update of it was acknowledged: the agent knows we have it.
     acknowledged: bool,
+    /// Its health check and general check.
+    checks: TaskChecks,
+    /// Its latest status sent: the checkers' updates repeat it.
+    last_status: Option<v1::TaskStatus>,
 }
 
 /// A process exit, reported by the task that waits for it.
@@ -84,6 +89,12 @@ struct DefaultExecutor {
     all_terminal_at: Option<Instant>,
     outbox: mpsc::UnboundedSender<Call>,
     exits: mpsc::UnboundedSender<Exit>,
+    /// Where the checkers report.
+    reports: mpsc::UnboundedSender<Report>,
+    /// A task was killed for failing its health check: from then on
+    /// every terminal update says `healthy: false`, as Mesos's default
+    /// executor does.
+    unhealthy: bool,
 }
 
 impl DefaultExecutor {
@@ -102,7 +113,8 @@ impl DefaultExecutor {
     }
 
     fn update(&mut self, task_id: &str, state: v1::TaskState, message: Option<String>) {
-        let status = v1::TaskStatus {
+        let task = self.tasks.get(task_id);
+        let mut status = v1::TaskStatus {
             task_id: v1::TaskId {
                 value: task_id.to_string(),
             },
@@ -114,9 +126,24 @@ impl DefaultExecutor {
             }),
             timestamp: Some(now_secs()),
             uuid: Some(Bytes::copy_from_slice(uuid::Uuid::new_v4().as_bytes())),
+            check_status: task
+                .and_then(|t| TaskChecks::check_type_of(&t.info))
+                .map(empty_check_status),
             ..Default::default()
         };
+        if self.unhealthy && crate::status_update::is_terminal(state as i32) {
+            status.healthy = Some(false);
+        }
+        self.forward(status);
+    }
+
+    fn forward(&mut self, status: v1::TaskStatus) {
+        let state = v1::TaskState::try_from(status.state).unwrap_or(v1::TaskState::TaskUnknown);
+        let task_id = status.task_id.value.clone();
         tracing::info!(task_id, "Sending {}", state.as_str_name());
+        if let Some(task) = self.tasks.get_mut(&task_id) {
+            task.last_status = Some(status.clone());
+        }
         let update = call::Update { status };
         self.unacknowledged.push(update.clone());
         let mut call = executor_call(&self.env, call::Type::Update);
@@ -158,6 +185,8 @@ impl DefaultExecutor {
                     escalate_at: None,
                     terminal: false,
                     acknowledged: false,
+                    checks: TaskChecks::default(),
+                    last_status: None,
                 },
             );
         }
@@ -215,7 +244,7 @@ impl DefaultExecutor {
         process
             .current_dir(&sandbox)
             .env_clear()
-            .envs(environment)
+            .envs(&environment)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
@@ -224,8 +253,14 @@ impl DefaultExecutor {
             Ok(mut child) => {
                 let pgid = child.id().map_or(0, |p| p as i32);
                 tracing::info!(task_id, "Forked the task's command at {pgid}");
+                let runtime = Runtime::Plain {
+                    sandbox,
+                    environment,
+                };
+                let checks = TaskChecks::start(&task, &runtime, &self.reports, Instant::now());
                 if let Some(run) = self.tasks.get_mut(task_id) {
                     run.pgid = Some(pgid);
+                    run.checks = checks;
                 }
                 let exits = self.exits.clone();
                 let id = task_id.to_string();
@@ -249,6 +284,7 @@ impl DefaultExecutor {
         if task.terminal {
             return;
         }
+        task.checks.stop();
         let now = Instant::now();
         let Some(pgid) = task.pgid else {
             // Not started yet (its group is being launched): it never will.
@@ -302,6 +338,7 @@ impl DefaultExecutor {
         task.pgid = None;
         task.escalate_at = None;
         task.terminal = true;
+        task.checks.stop();
         let (state, message) = match status {
             Ok(status) => terminal_state(status, task.killing),
             Err(e) => (
@@ -312,6 +349,39 @@ impl DefaultExecutor {
         tracing::info!(task_id, "{message}");
         self.update(task_id, state, Some(message));
         self.task_ended(task_id, state);
+    }
+
+    /// A checker's report: an update when it changed something, a kill
+    /// when the health check failed too often. Nothing is sent once the
+    /// task is being killed or has ended, as Mesos's default executor does.
+    fn checked(&mut self, report: Report) {
+        let Some(task) = self.tasks.get_mut(&report.task_id) else {
+            return;
+        };
+        if task.terminal || task.killing || task.pgid.is_none() {
+            return;
+        }
+        let Some(applied) = task.checks.apply(&report, Instant::now()) else {
+            return;
+        };
+        let Some(last) = &task.last_status else {
+            return;
+        };
+        let uuid = Bytes::copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let status = followup_status(last, &applied, now_secs(), uuid);
+        self.forward(status);
+        if let Applied::Health(change) = applied {
+            if change.kill {
+                tracing::info!(
+                    task_id = %report.task_id,
+                    "Killing the task: its health check failed {} times",
+                    change.consecutive_failures
+                );
+                self.unhealthy = true;
+                let grace = self.kill_grace(&report.task_id, None);
+                self.kill(&report.task_id, grace);
+            }
+        }
     }
 
     /// Mesos's restart policy for task groups: when one task fails or is
@@ -490,6 +560,7 @@ pub async fn run(env: ExecutorEnv) -> i32 {
     let (outbox, outbox_rx) = mpsc::unbounded_channel();
     tokio::spawn(sender(endpoint.clone(), outbox_rx));
     let (exits, mut exits_rx) = mpsc::unbounded_channel::<Exit>();
+    let (reports, mut reports_rx) = mpsc::unbounded_channel::<Report>();
     let mut executor = DefaultExecutor {
         env,
         framework_info: None,
@@ -501,6 +572,8 @@ pub async fn run(env: ExecutorEnv) -> i32 {
         all_terminal_at: None,
         outbox,
         exits,
+        reports,
+        unhealthy: false,
     };
 
     let started = Instant::now();
@@ -554,6 +627,7 @@ pub async fn run(env: ExecutorEnv) -> i32 {
                 }
             }
             Some((task_id, status)) = exits_rx.recv() => executor.reaped(&task_id, status),
+            Some(report) = reports_rx.recv() => executor.checked(report),
             () = sleep_until_opt(executor.next_escalation()) => executor.escalate(),
             () = sleep_until_opt(ack_deadline) => {
                 tracing::error!("Did not receive ACK for the terminal status updates from the agent");
@@ -606,6 +680,7 @@ mod tests {
         .unwrap();
         let (outbox, calls) = mpsc::unbounded_channel();
         let (exits, _) = mpsc::unbounded_channel();
+        let (reports, _) = mpsc::unbounded_channel();
         let executor = DefaultExecutor {
             env,
             framework_info: None,
@@ -617,6 +692,8 @@ mod tests {
             all_terminal_at: None,
             outbox,
             exits,
+            reports,
+            unhealthy: false,
         };
         (executor, calls)
     }

@@ -15,6 +15,7 @@
 //! reconnect (checkpointing frameworks only) sends them again in
 //! SUBSCRIBE. Without checkpointing, losing the agent kills the task.
 
+pub mod checks;
 pub mod client;
 pub mod default;
 pub mod docker;
@@ -270,6 +271,15 @@ struct CommandExecutor {
     pending_run: Option<Vec<String>>,
     /// Whether TASK_RUNNING was sent.
     running_sent: bool,
+    /// The task's health check and general check.
+    checks: checks::TaskChecks,
+    /// Where the checkers report.
+    reports: tokio::sync::mpsc::UnboundedSender<checks::Report>,
+    /// The kill came from a failing health check: the terminal update
+    /// says `healthy: false`, as Mesos's.
+    killed_by_health_check: bool,
+    /// The latest status sent: the checkers' updates repeat it.
+    last_status: Option<v1::TaskStatus>,
 }
 
 impl CommandExecutor {
@@ -294,7 +304,7 @@ impl CommandExecutor {
         let Some(task) = &self.task else {
             return;
         };
-        let status = v1::TaskStatus {
+        let mut status = v1::TaskStatus {
             task_id: task.task_id.clone(),
             state: state as i32,
             message,
@@ -304,14 +314,72 @@ impl CommandExecutor {
             }),
             timestamp: Some(now_secs()),
             uuid: Some(Bytes::copy_from_slice(uuid::Uuid::new_v4().as_bytes())),
+            check_status: checks::TaskChecks::check_type_of(task).map(checks::empty_check_status),
             ..Default::default()
         };
-        tracing::info!(task_id = %task.task_id.value, "Sending {}", state.as_str_name());
+        if self.killed_by_health_check && state == v1::TaskState::TaskKilled {
+            status.healthy = Some(false);
+        }
+        self.forward(status);
+    }
+
+    fn forward(&mut self, status: v1::TaskStatus) {
+        let state = v1::TaskState::try_from(status.state).unwrap_or(v1::TaskState::TaskUnknown);
+        tracing::info!(task_id = %status.task_id.value, "Sending {}", state.as_str_name());
+        self.last_status = Some(status.clone());
         let update = call::Update { status };
         self.unacknowledged.push(update.clone());
         let mut call = self.call(call::Type::Update);
         call.update = Some(update);
         let _ = self.outbox.send(call);
+    }
+
+    /// Starts the task's checkers in `runtime`.
+    fn start_checks(&mut self, runtime: checks::Runtime) {
+        if let Some(task) = &self.task {
+            self.checks = checks::TaskChecks::start(task, &runtime, &self.reports, Instant::now());
+        }
+    }
+
+    /// A checker's report: an update when it changed something, a kill
+    /// when the health check failed too often. Nothing is sent once the
+    /// task is being killed or has ended, as Mesos's executor does.
+    fn checked(&mut self, report: checks::Report) {
+        if self.killed || self.terminal_sent.is_some() || self.running.is_none() {
+            return;
+        }
+        let Some(applied) = self.checks.apply(&report, Instant::now()) else {
+            return;
+        };
+        let Some(last) = &self.last_status else {
+            return;
+        };
+        let uuid = Bytes::copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let status = checks::followup_status(last, &applied, now_secs(), uuid);
+        self.forward(status);
+        if let checks::Applied::Health(change) = applied {
+            tracing::info!(
+                "Task health: {}",
+                if change.healthy {
+                    "healthy"
+                } else {
+                    "not healthy"
+                }
+            );
+            if change.kill {
+                self.killed_by_health_check = true;
+                let grace = grace_of(self.task.as_ref().and_then(|t| t.kill_policy.as_ref()))
+                    .unwrap_or(match &self.docker {
+                        Some(flags) => flags.stop_timeout,
+                        None => DEFAULT_KILL_GRACE_PERIOD,
+                    });
+                tracing::info!(
+                    "Killing the task: its health check failed {} times",
+                    change.consecutive_failures
+                );
+                self.kill(grace);
+            }
+        }
     }
 
     fn launch(&mut self, task: v1::TaskInfo) {
@@ -355,6 +423,10 @@ impl CommandExecutor {
                 let pgid = child.id().map_or(0, |p| p as i32);
                 tracing::info!("Forked command at {pgid}");
                 self.running = Some(Running { child, pgid });
+                self.start_checks(checks::Runtime::Plain {
+                    sandbox: self.env.sandbox.clone(),
+                    environment: task_environment(std::env::vars(), &task),
+                });
                 self.update(v1::TaskState::TaskRunning, None);
             }
             Err(e) => {
@@ -423,6 +495,7 @@ impl CommandExecutor {
             docker::Step::Created => {
                 if self.running.is_some() && !self.running_sent && !self.killed {
                     self.running_sent = true;
+                    self.start_checks(checks::Runtime::Docker(flags));
                     self.update(v1::TaskState::TaskRunning, None);
                 }
             }
@@ -475,6 +548,7 @@ impl CommandExecutor {
             return;
         }
         self.killed = true;
+        self.checks.stop();
         if killing_capable(self.framework_info.as_ref()) {
             self.update(v1::TaskState::TaskKilling, None);
         }
@@ -584,6 +658,7 @@ impl CommandExecutor {
 
     fn reaped(&mut self, status: std::process::ExitStatus) {
         self.running = None;
+        self.checks.stop();
         self.escalate_at = None;
         let (state, mut message) = terminal_state(status, self.killed);
         if self.docker.is_some() {
@@ -664,6 +739,7 @@ async fn run_executor(env: ExecutorEnv, docker: Option<docker::DockerFlags>) -> 
     };
     let (outbox, outbox_rx) = tokio::sync::mpsc::unbounded_channel();
     let (steps, mut steps_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (reports, mut reports_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(sender(endpoint.clone(), outbox_rx));
     let mut executor = CommandExecutor {
         env,
@@ -681,6 +757,10 @@ async fn run_executor(env: ExecutorEnv, docker: Option<docker::DockerFlags>) -> 
         steps,
         pending_run: None,
         running_sent: false,
+        checks: checks::TaskChecks::default(),
+        reports,
+        killed_by_health_check: false,
+        last_status: None,
     };
 
     let started = Instant::now();
@@ -731,6 +811,7 @@ async fn run_executor(env: ExecutorEnv, docker: Option<docker::DockerFlags>) -> 
                 }
             }
             Some(step) = steps_rx.recv() => executor.launch_step(step),
+            Some(report) = reports_rx.recv() => executor.checked(report),
             status = wait_child(&mut executor.running) => {
                 match status {
                     Ok(status) => {
