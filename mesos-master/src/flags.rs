@@ -16,7 +16,7 @@ use mesos::resources::Resources;
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "mesos-master",
-    version = crate::master::VERSION,
+    disable_version_flag = true,
     about = "The Mesos master: registers agents and frameworks and offers agents' resources to frameworks",
     rename_all = "snake_case"
 )]
@@ -191,6 +191,61 @@ unimplemented_flags!(
     initialize_driver_logging,
 );
 
+/// The boolean flags, which also take `--<flag>` alone and `--no-<flag>`.
+pub const BOOLEANS: &[&str] = &[
+    "hostname_lookup",
+    "filter_gpu_resources",
+    "quiet",
+    "root_submissions",
+    "registry_strict",
+    "log_auto_initialize",
+    "authenticate_frameworks",
+    "authenticate_agents",
+    "authenticate_http_readwrite",
+    "authenticate_http_readonly",
+    "authenticate_http_frameworks",
+    "memory_profiling",
+    "require_agent_domain",
+    "publish_per_framework_metrics",
+    "initialize_driver_logging",
+];
+
+/// Mesos's defaults of the flags accepted but not implemented, as Mesos's
+/// `/flags` shows them (flags without a default are left out there too).
+const UNIMPLEMENTED_DEFAULTS: &[(&str, &str)] = &[
+    ("root_submissions", "true"),
+    ("registry_strict", "false"),
+    ("registry_fetch_timeout", "1mins"),
+    ("registry_store_timeout", "20secs"),
+    ("log_auto_initialize", "true"),
+    ("recovery_agent_removal_limit", "100%"),
+    ("role_sorter", "drf"),
+    ("framework_sorter", "drf"),
+    ("authenticate_frameworks", "false"),
+    ("authenticate_agents", "false"),
+    ("authentication_v0_timeout", "15secs"),
+    ("authenticate_http_readwrite", "false"),
+    ("authenticate_http_readonly", "false"),
+    ("authenticate_http_frameworks", "false"),
+    ("authenticators", "crammd5"),
+    ("allocator", "hierarchical"),
+    ("allocator_agent_recovery_factor", "0.8"),
+    ("allocator_recovery_timeout", "10mins"),
+    ("authorizers", "local"),
+    ("http_authenticators", "basic"),
+    ("max_operator_event_stream_subscribers", "1000"),
+    ("registry_gc_interval", "15mins"),
+    ("registry_max_agent_age", "2weeks"),
+    ("registry_max_agent_count", "102400"),
+    ("memory_profiling", "false"),
+    ("require_agent_domain", "false"),
+    ("publish_per_framework_metrics", "true"),
+    ("offer_constraints_re2_max_mem", "4KB"),
+    ("offer_constraints_re2_max_program_size", "100"),
+    ("logbufsecs", "0"),
+    ("initialize_driver_logging", "true"),
+];
+
 /// Why the flags cannot run a master.
 #[derive(Debug, thiserror::Error)]
 pub enum FlagsError {
@@ -217,6 +272,8 @@ pub struct Parsed {
     pub flags: MasterFlags,
     /// Every flag with a value (given or default), as text, by name.
     pub effective: Vec<(String, String)>,
+    /// Mesos's warnings about how the flags were given (deprecated names).
+    pub load_warnings: Vec<String>,
 }
 
 /// Parses `args` (with the program name first) the way Mesos does:
@@ -226,30 +283,59 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
     parse_with_env(args, std::env::vars())
 }
 
-/// [`parse`] with the environment given.
+/// [`parse`] with the environment given. Errors carry Mesos's text
+/// ("Failed to load unknown flag 'x'"). `--version` is left to the caller
+/// (Mesos prints it before looking at the other flags).
 pub fn parse_with_env<I, E>(args: I, env: E) -> Result<Parsed, String>
 where
     I: IntoIterator<Item = String>,
     E: IntoIterator<Item = (String, String)>,
 {
-    let args =
-        mesos::flags::with_environment(&MasterFlags::command(), args.into_iter().collect(), env);
+    let command = MasterFlags::command();
+    let args = mesos::flags::with_environment(&command, args.into_iter().collect(), env);
+    let normalized = mesos::flags::normalize(&command, args, BOOLEANS)?;
+    let args: Vec<String> = normalized
+        .args
+        .into_iter()
+        .filter(|a| a != "--version")
+        .collect();
     let args = mesos::flags::expand_file_values(args).map_err(|e| e.to_string())?;
-    let args =
-        mesos::flags::expand_negations(args, &["hostname_lookup", "filter_gpu_resources", "quiet"]);
-    let matches = MasterFlags::command()
+    let matches = command
         .try_get_matches_from(args)
         .map_err(|e| match e.kind() {
-            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                e.exit()
-            }
-            _ => e.to_string(),
+            clap::error::ErrorKind::DisplayHelp => e.exit(),
+            _ => mesos_style(&e),
         })?;
-    let flags = MasterFlags::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    let flags = MasterFlags::from_arg_matches(&matches).map_err(|e| mesos_style(&e))?;
     Ok(Parsed {
         effective: effective(&matches),
         flags,
+        load_warnings: normalized.warnings,
     })
+}
+
+/// A value clap refused, in Mesos's words: "Failed to load flag 'x': ...".
+fn mesos_style(error: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    use std::error::Error as _;
+    let flag = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg
+            .trim_start_matches("--")
+            .split([' ', '='])
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        _ => String::new(),
+    };
+    let detail = error
+        .source()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| error.kind().to_string());
+    if flag.is_empty() {
+        error.to_string()
+    } else {
+        format!("Failed to load flag '{flag}': {detail}")
+    }
 }
 
 fn effective(matches: &ArgMatches) -> Vec<(String, String)> {
@@ -261,6 +347,11 @@ fn effective(matches: &ArgMatches) -> Vec<(String, String)> {
             Some((id.to_string(), values.join(",")))
         })
         .collect();
+    for (name, default) in UNIMPLEMENTED_DEFAULTS {
+        if !out.iter().any(|(n, _)| n == name) {
+            out.push((name.to_string(), default.to_string()));
+        }
+    }
     out.sort();
     out
 }
@@ -488,3 +579,7 @@ mod tests {
         assert!(flags.validate().is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "flags_table_tests.rs"]
+mod table_tests;
