@@ -204,6 +204,17 @@ pub fn version_requested(args: &[String]) -> bool {
         .any(|a| matches!(a.as_str(), "--version" | "--version=true" | "--version=1"))
 }
 
+/// Prints [`version_line`] and exits with success when the process's
+/// arguments ask for the version (and not for help), before any other
+/// flag is looked at, as Mesos's daemons do.
+pub fn exit_if_version_requested() {
+    let args: Vec<String> = std::env::args().collect();
+    if version_requested(&args) && !args.iter().any(|a| a == "--help") {
+        println!("{}", version_line());
+        std::process::exit(0);
+    }
+}
+
 /// What [`normalize`] makes of a command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalized {
