@@ -336,6 +336,7 @@ impl Runtime {
                     "slave/container_launch_errors".to_string(),
                     self.container_launch_errors as f64,
                 ));
+                self.containerizer.metrics(&mut values);
                 let _ = reply.send(values);
             }
             Input::Statistics(reply) => {
