@@ -107,6 +107,17 @@ pub fn parse_bytes(text: &str) -> Result<u64, FlagError> {
 /// Replaces every `--flag=file://path` argument by `--flag=<contents of
 /// path>` (trailing newline trimmed), as Mesos's flag parser does.
 pub fn expand_file_values(args: Vec<String>) -> Result<Vec<String>, FlagError> {
+    expand_file_values_except(args, &[])
+}
+
+/// [`expand_file_values`], leaving the flags in `paths` as they are: Mesos
+/// keeps the path of its path-typed flags (`--credentials`, `--whitelist`,
+/// `--credential`, `--http_credentials`, `--jwt_secret_key`) for whoever
+/// reads the file later.
+pub fn expand_file_values_except(
+    args: Vec<String>,
+    paths: &[&str],
+) -> Result<Vec<String>, FlagError> {
     args.into_iter()
         .map(|arg| {
             let Some((flag, value)) = arg.split_once('=') else {
@@ -115,7 +126,7 @@ pub fn expand_file_values(args: Vec<String>) -> Result<Vec<String>, FlagError> {
             let Some(path) = value.strip_prefix("file://") else {
                 return Ok(arg);
             };
-            if !flag.starts_with("--") {
+            if !flag.starts_with("--") || paths.contains(&flag.trim_start_matches('-')) {
                 return Ok(arg);
             }
             let contents = std::fs::read_to_string(path).map_err(|e| FlagError::File {
@@ -328,6 +339,60 @@ pub fn normalize(
         args: out,
         warnings,
     })
+}
+
+/// The type of a flag whose value is kept as text (flags accepted but not
+/// implemented yet), so that a value Mesos would refuse is refused too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `true` or `false`.
+    Bool,
+    /// A duration: `10secs`.
+    Duration,
+    /// A byte size: `64MB`.
+    Bytes,
+    /// A whole number.
+    Integer,
+    /// A number: `0.8`.
+    Number,
+}
+
+/// Checks the values of the flags of `kinds` in `args` (as [`normalize`]
+/// leaves them: `--name=value`), with Mesos's message for a bad one:
+/// "Failed to load flag 'x': Failed to load value 'v': ...".
+pub fn check_values(args: &[String], kinds: &[(&str, Kind)]) -> Result<(), String> {
+    for arg in args.iter().skip(1).take_while(|a| a.as_str() != "--") {
+        let Some((name, value)) = arg.strip_prefix("--").and_then(|a| a.split_once('=')) else {
+            continue;
+        };
+        let Some((_, kind)) = kinds.iter().find(|(n, _)| *n == name) else {
+            continue;
+        };
+        let checked = match kind {
+            Kind::Bool => parse_bool(value).map(drop),
+            Kind::Duration => parse_duration(value).map(drop).map_err(|e| e.to_string()),
+            Kind::Bytes => parse_bytes(value).map(drop).map_err(|e| e.to_string()),
+            Kind::Integer => value
+                .trim()
+                .parse::<i64>()
+                .map(drop)
+                .map_err(|e| format!("Failed to convert into required type: {e}")),
+            Kind::Number => value
+                .trim()
+                .parse::<f64>()
+                .map(drop)
+                .map_err(|e| format!("Failed to convert into required type: {e}")),
+        };
+        if let Err(error) = checked {
+            if value.starts_with("file://") {
+                continue;
+            }
+            return Err(format!(
+                "Failed to load flag '{name}': Failed to load value '{value}': {error}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Parses a Mesos boolean flag value (`true`/`false`, also `1`/`0`).

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
-use mesos::flags::{parse_bool, parse_duration};
+use mesos::flags::{Kind, parse_bool, parse_duration};
 use mesos::resources::Resources;
 
 /// The flags of `mesos-master`.
@@ -210,6 +210,24 @@ pub const BOOLEANS: &[&str] = &[
     "initialize_driver_logging",
 ];
 
+/// The types of the flags accepted but not implemented that are not
+/// text, so that their values are checked as Mesos checks them.
+const UNIMPLEMENTED_KINDS: &[(&str, Kind)] = &[
+    ("registry_fetch_timeout", Kind::Duration),
+    ("registry_store_timeout", Kind::Duration),
+    ("authentication_v0_timeout", Kind::Duration),
+    ("allocator_agent_recovery_factor", Kind::Number),
+    ("allocator_recovery_timeout", Kind::Duration),
+    ("max_executors_per_agent", Kind::Integer),
+    ("max_operator_event_stream_subscribers", Kind::Integer),
+    ("registry_gc_interval", Kind::Duration),
+    ("registry_max_agent_age", Kind::Duration),
+    ("registry_max_agent_count", Kind::Integer),
+    ("offer_constraints_re2_max_mem", Kind::Bytes),
+    ("offer_constraints_re2_max_program_size", Kind::Integer),
+    ("logbufsecs", Kind::Integer),
+];
+
 /// Mesos's defaults of the flags accepted but not implemented, as Mesos's
 /// `/flags` shows them (flags without a default are left out there too).
 const UNIMPLEMENTED_DEFAULTS: &[(&str, &str)] = &[
@@ -299,7 +317,11 @@ where
         .into_iter()
         .filter(|a| a != "--version")
         .collect();
-    let args = mesos::flags::expand_file_values(args).map_err(|e| e.to_string())?;
+    let args = mesos::flags::expand_file_values_except(args, &["credentials", "whitelist"])
+        .map_err(|e| e.to_string())?;
+    let booleans: Vec<(&str, Kind)> = BOOLEANS.iter().map(|b| (*b, Kind::Bool)).collect();
+    mesos::flags::check_values(&args, &booleans)?;
+    mesos::flags::check_values(&args, UNIMPLEMENTED_KINDS)?;
     let matches = command
         .try_get_matches_from(args)
         .map_err(|e| match e.kind() {

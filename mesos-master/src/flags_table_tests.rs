@@ -294,3 +294,30 @@ fn flags_endpoint_lists_mesos_defaults_by_mesos_names() {
         );
     }
 }
+
+#[test]
+fn values_of_flags_not_implemented_are_checked_as_mesos_checks_them() {
+    let err = |flag: &str| {
+        parse(&["--registry=in_memory".to_string(), flag.to_string()])
+            .err()
+            .unwrap_or_else(|| panic!("{flag} loaded"))
+    };
+    assert!(err("--allocator_recovery_timeout=later").starts_with(
+        "Failed to load flag 'allocator_recovery_timeout': Failed to load value 'later': "
+    ));
+    assert!(
+        err("--root_submissions=perhaps").starts_with("Failed to load flag 'root_submissions'")
+    );
+    assert!(err("--max_operator_event_stream_subscribers=many").starts_with("Failed to load flag"));
+    assert!(err("--offer_constraints_re2_max_mem=lots").starts_with("Failed to load flag"));
+    // Path-typed flags keep their path, as in Mesos.
+    let parsed = parse(&[
+        "--registry=in_memory".to_string(),
+        "--credentials=file:///etc/mesos/credentials".to_string(),
+    ])
+    .unwrap();
+    assert_eq!(
+        parsed.flags.unimplemented.credentials.as_deref(),
+        Some("file:///etc/mesos/credentials")
+    );
+}

@@ -305,7 +305,14 @@ where
     let command = AgentFlags::command();
     let args = mesos::flags::with_environment(&command, args, env);
     let normalized = mesos::flags::normalize(&command, args, unimplemented::BOOLEANS)?;
-    let args = mesos::flags::expand_file_values(normalized.args).map_err(|e| e.to_string())?;
+    let args = mesos::flags::expand_file_values_except(normalized.args, unimplemented::PATHS)
+        .map_err(|e| e.to_string())?;
+    let booleans: Vec<(&str, mesos::flags::Kind)> = unimplemented::BOOLEANS
+        .iter()
+        .map(|b| (*b, mesos::flags::Kind::Bool))
+        .collect();
+    mesos::flags::check_values(&args, &booleans)?;
+    mesos::flags::check_values(&args, unimplemented::KINDS)?;
     let matches = command.try_get_matches_from(args).map_err(|e| {
         if e.kind() == clap::error::ErrorKind::DisplayHelp {
             e.exit()

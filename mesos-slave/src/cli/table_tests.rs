@@ -338,3 +338,34 @@ fn file_values_are_read() {
         Some("{\"permissive\":false}")
     );
 }
+
+#[test]
+fn values_of_flags_not_implemented_are_checked_as_mesos_checks_them() {
+    let err = |flag: &str| {
+        load_args(&["--work_dir=/w".to_string(), flag.to_string()])
+            .err()
+            .unwrap_or_else(|| panic!("{flag} loaded"))
+    };
+    assert!(
+        err("--gc_delay=banana")
+            .starts_with("Failed to load flag 'gc_delay': Failed to load value 'banana': "),
+        "{}",
+        err("--gc_delay=banana")
+    );
+    assert!(
+        err("--systemd_enable_support=maybe")
+            .starts_with("Failed to load flag 'systemd_enable_support'")
+    );
+    assert!(err("--max_completed_executors_per_framework=lots").starts_with("Failed to load flag"));
+    assert!(err("--default_container_shm_size=big").starts_with("Failed to load flag"));
+    // Path-typed flags keep their path, as in Mesos.
+    let (flags, _) = load_args(&[
+        "--work_dir=/w".to_string(),
+        "--credential=file:///etc/mesos/credential".to_string(),
+    ])
+    .unwrap();
+    assert_eq!(
+        flags.unimplemented.credential.as_deref(),
+        Some("file:///etc/mesos/credential")
+    );
+}

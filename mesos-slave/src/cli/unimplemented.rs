@@ -8,6 +8,8 @@
 //! `--authenticate_http_executors`), so any Mesos agent's configuration is
 //! accepted.
 
+use mesos::flags::Kind;
+
 macro_rules! unimplemented_flags {
     ($($name:ident $(= $alias:literal)?),* $(,)?) => {
         /// Mesos agent flags accepted for compatibility but not acted on yet.
@@ -230,3 +232,32 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("oversubscribed_resources_interval", "15secs"),
     ("memory_profiling", "false"),
 ];
+
+/// The types of the accepted-but-unimplemented flags that are not text,
+/// so that their values are checked as Mesos checks them.
+pub const KINDS: &[(&str, Kind)] = &[
+    ("http_heartbeat_interval", Kind::Duration),
+    ("authentication_backoff_factor", Kind::Duration),
+    ("authentication_timeout_min", Kind::Duration),
+    ("authentication_timeout_max", Kind::Duration),
+    ("executor_reregistration_retry_interval", Kind::Duration),
+    ("recovery_timeout", Kind::Duration),
+    ("max_completed_executors_per_framework", Kind::Integer),
+    ("cgroups_destroy_timeout", Kind::Duration),
+    ("perf_interval", Kind::Duration),
+    ("perf_duration", Kind::Duration),
+    ("default_container_shm_size", Kind::Bytes),
+    ("ephemeral_ports_per_container", Kind::Integer),
+    ("egress_rate_limit_per_container", Kind::Bytes),
+    ("container_ports_watch_interval", Kind::Duration),
+    ("container_disk_watch_interval", Kind::Duration),
+    ("qos_correction_interval_min", Kind::Duration),
+    ("oversubscribed_resources_interval", Kind::Duration),
+    ("executor_reregistration_timeout", Kind::Duration),
+    ("gc_delay", Kind::Duration),
+    ("gc_disk_headroom", Kind::Number),
+    ("disk_watch_interval", Kind::Duration),
+];
+
+/// Path-typed flags: Mesos keeps a `file://` value as the path.
+pub const PATHS: &[&str] = &["credential", "http_credentials", "jwt_secret_key"];
