@@ -282,6 +282,9 @@ pub enum FlagsError {
     /// `--zk` without `--quorum`.
     #[error("Need to specify --quorum for replicated log based registry when using ZooKeeper")]
     MissingQuorum,
+    /// Two flags Mesos refuses together, in Mesos's words.
+    #[error("{0}")]
+    Exclusive(&'static str),
 }
 
 /// Parsed flags and, for `/flags`, every flag's effective value as text.
@@ -393,6 +396,31 @@ impl MasterFlags {
         }
         if self.zk.is_some() && self.quorum.is_none() && self.registry == "replicated_log" {
             return Err(FlagsError::MissingQuorum);
+        }
+        let unimplemented = &self.unimplemented;
+        if self.ip.is_some() && unimplemented.ip_discovery_command.is_some() {
+            return Err(FlagsError::Exclusive(
+                "Only one of `--ip` or `--ip_discovery_command` should be specified",
+            ));
+        }
+        let (contender, detector) = (
+            unimplemented.master_contender.is_some(),
+            unimplemented.master_detector.is_some(),
+        );
+        if self.zk.is_none() && contender != detector {
+            return Err(FlagsError::Exclusive(
+                "Both --master_contender and --master_detector should be specified or omitted.",
+            ));
+        }
+        if self.zk.is_some() && (contender || detector) {
+            return Err(FlagsError::Exclusive(
+                "Only one of --zk or the --master_contender/--master_detector pair should be specified.",
+            ));
+        }
+        if unimplemented.modules.is_some() && unimplemented.modules_dir.is_some() {
+            return Err(FlagsError::Exclusive(
+                "Only one of --modules or --modules_dir should be specified",
+            ));
         }
         self.min_allocatable()?;
         self.weights()?;

@@ -321,3 +321,35 @@ fn values_of_flags_not_implemented_are_checked_as_mesos_checks_them() {
         Some("file:///etc/mesos/credentials")
     );
 }
+
+#[test]
+fn flags_mesos_refuses_together() {
+    let check = |list: &[&str]| {
+        let args: Vec<String> = std::iter::once("--registry=in_memory")
+            .chain(list.iter().copied())
+            .map(String::from)
+            .collect();
+        parse(&args)
+            .unwrap()
+            .flags
+            .validate()
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        check(&["--ip=127.0.0.1", "--ip_discovery_command=hostname -i"]).unwrap_err(),
+        "Only one of `--ip` or `--ip_discovery_command` should be specified"
+    );
+    assert_eq!(
+        check(&["--master_contender=c"]).unwrap_err(),
+        "Both --master_contender and --master_detector should be specified or omitted."
+    );
+    assert!(check(&["--master_contender=c", "--master_detector=d"]).is_ok());
+    assert_eq!(
+        check(&["--zk=zk://127.0.0.1:2181/m", "--master_detector=d"]).unwrap_err(),
+        "Only one of --zk or the --master_contender/--master_detector pair should be specified."
+    );
+    assert_eq!(
+        check(&["--modules={}", "--modules_dir=/m"]).unwrap_err(),
+        "Only one of --modules or --modules_dir should be specified"
+    );
+}

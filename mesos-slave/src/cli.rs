@@ -400,6 +400,29 @@ impl AgentFlags {
     /// Warns about flags accepted but not acted on, and refuses values
     /// the agent cannot honour.
     pub fn check(&self) -> anyhow::Result<()> {
+        let unimplemented = &self.unimplemented;
+        for (given, conflicting) in [
+            (
+                self.master.is_some() && unimplemented.master_detector.is_some(),
+                "Only one of `--master` or `--master_detector` should be specified",
+            ),
+            (
+                self.ip.is_some() && unimplemented.ip_discovery_command.is_some(),
+                "Only one of `--ip` or `--ip_discovery_command` should be specified",
+            ),
+            (
+                unimplemented.ip6.is_some() && unimplemented.ip6_discovery_command.is_some(),
+                "Only one of `--ip6` or `--ip6_discovery_command` should be specified",
+            ),
+            (
+                unimplemented.modules.is_some() && unimplemented.modules_dir.is_some(),
+                "Only one of --modules or --modules_dir should be specified",
+            ),
+        ] {
+            if given {
+                bail!("{conflicting}");
+            }
+        }
         for (name, value) in self.unimplemented.given() {
             tracing::warn!(
                 "Flag --{name}={value} is accepted for compatibility but not implemented yet; \

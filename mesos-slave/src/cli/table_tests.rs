@@ -369,3 +369,28 @@ fn values_of_flags_not_implemented_are_checked_as_mesos_checks_them() {
         Some("file:///etc/mesos/credential")
     );
 }
+
+#[test]
+fn flags_mesos_refuses_together() {
+    let check = |list: &[&str]| {
+        let args: Vec<String> = std::iter::once("--work_dir=/w")
+            .chain(list.iter().copied())
+            .map(String::from)
+            .collect();
+        let (flags, _) = load_args(&args).unwrap();
+        flags.check().map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        check(&["--master=127.0.0.1:5050", "--master_detector=d"]).unwrap_err(),
+        "Only one of `--master` or `--master_detector` should be specified"
+    );
+    assert_eq!(
+        check(&["--ip=127.0.0.1", "--ip_discovery_command=hostname -i"]).unwrap_err(),
+        "Only one of `--ip` or `--ip_discovery_command` should be specified"
+    );
+    assert_eq!(
+        check(&["--ip6=::1", "--ip6_discovery_command=hostname -i"]).unwrap_err(),
+        "Only one of `--ip6` or `--ip6_discovery_command` should be specified"
+    );
+    assert!(check(&["--master=127.0.0.1:5050"]).is_ok());
+}
