@@ -118,11 +118,11 @@ macro_rules! unimplemented_flags {
     ($($name:ident $(= $alias:literal)?),* $(,)?) => {
         /// Mesos master flags accepted for compatibility but not acted on yet.
         #[derive(Debug, Clone, clap::Args)]
-        #[command(rename_all = "snake_case")]
+        #[command(rename_all = "snake_case", next_help_heading = "Mesos flags accepted for compatibility, not implemented yet (each given logs a warning)")]
         pub struct Unimplemented {
             $(
                 #[doc = concat!("Mesos's `--", stringify!($name), "` (accepted; not implemented yet).")]
-                #[arg(long, hide = true $(, alias = $alias)?)]
+                #[arg(long, value_name = "VALUE", help = concat!("Mesos's --", stringify!($name), " (not implemented yet)") $(, alias = $alias)?)]
                 pub $name: Option<String>,
             )*
         }
