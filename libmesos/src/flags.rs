@@ -107,6 +107,17 @@ pub fn parse_bytes(text: &str) -> Result<u64, FlagError> {
 /// Replaces every `--flag=file://path` argument by `--flag=<contents of
 /// path>` (trailing newline trimmed), as Mesos's flag parser does.
 pub fn expand_file_values(args: Vec<String>) -> Result<Vec<String>, FlagError> {
+    expand_file_values_except(args, &[])
+}
+
+/// [`expand_file_values`], leaving the flags in `paths` as they are: Mesos
+/// keeps the path of its path-typed flags (`--credentials`, `--whitelist`,
+/// `--credential`, `--http_credentials`, `--jwt_secret_key`) for whoever
+/// reads the file later.
+pub fn expand_file_values_except(
+    args: Vec<String>,
+    paths: &[&str],
+) -> Result<Vec<String>, FlagError> {
     args.into_iter()
         .map(|arg| {
             let Some((flag, value)) = arg.split_once('=') else {
@@ -115,7 +126,7 @@ pub fn expand_file_values(args: Vec<String>) -> Result<Vec<String>, FlagError> {
             let Some(path) = value.strip_prefix("file://") else {
                 return Ok(arg);
             };
-            if !flag.starts_with("--") {
+            if !flag.starts_with("--") || paths.contains(&flag.trim_start_matches('-')) {
                 return Ok(arg);
             }
             let contents = std::fs::read_to_string(path).map_err(|e| FlagError::File {
@@ -186,6 +197,204 @@ pub fn with_environment(
     args
 }
 
+/// The Mesos release these binaries are compatible with.
+pub const MESOS_VERSION: &str = "1.11.0";
+
+/// What `mesos-master --version` and `mesos-agent --version` print (Mesos
+/// prints `mesos <version>`, not the program's name).
+pub fn version_line() -> String {
+    format!("mesos {MESOS_VERSION}")
+}
+
+/// Whether `args` (program name first) ask for the version: `--version`,
+/// `--version=true` (Mesos's boolean forms); parsing stops at `--`.
+pub fn version_requested(args: &[String]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| a.as_str() != "--")
+        .any(|a| matches!(a.as_str(), "--version" | "--version=true" | "--version=1"))
+}
+
+/// Prints [`version_line`] and exits with success when the process's
+/// arguments ask for the version (and not for help), before any other
+/// flag is looked at, as Mesos's daemons do.
+pub fn exit_if_version_requested() {
+    let args: Vec<String> = std::env::args().collect();
+    if version_requested(&args) && !args.iter().any(|a| a == "--help") {
+        println!("{}", version_line());
+        std::process::exit(0);
+    }
+}
+
+/// What [`normalize`] makes of a command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalized {
+    /// The arguments, each flag under its own name (aliases replaced) and
+    /// booleans written `--<flag>=true|false`.
+    pub args: Vec<String>,
+    /// Mesos's warnings, one per deprecated alias used ("Loaded
+    /// deprecated flag 'x'").
+    pub warnings: Vec<String>,
+}
+
+/// Checks and rewrites `args` (program name first) the way Mesos's flag
+/// loader reads them, with Mesos's error messages: every `--name` must be
+/// a flag or alias of `command` ("Failed to load unknown flag 'x'"),
+/// `--no-<name>` is only for the `booleans` (which may also stand alone
+/// or take an empty value, meaning true), a non-boolean needs a value, and
+/// no flag may be given twice under its name or an alias ("Flag 'x' is
+/// already loaded via name 'y'"). Aliases are replaced by the flag's name.
+/// Arguments not starting with `--` are left as they are, and reading
+/// stops at `--`, as in Mesos.
+pub fn normalize(
+    command: &clap::Command,
+    args: Vec<String>,
+    booleans: &[&str],
+) -> Result<Normalized, String> {
+    let lookup = |name: &str| -> Option<(String, bool)> {
+        if name == "help" || name == "version" {
+            return Some((name.to_string(), false));
+        }
+        command.get_arguments().find_map(|arg| {
+            let long = arg.get_long()?;
+            if long == name {
+                Some((long.to_string(), false))
+            } else if arg.get_all_aliases().is_some_and(|a| a.contains(&name)) {
+                Some((long.to_string(), true))
+            } else {
+                None
+            }
+        })
+    };
+    let mut loaded: Vec<(String, String)> = Vec::new();
+    let mut out = Vec::with_capacity(args.len());
+    let mut warnings = Vec::new();
+    let mut rest = args.into_iter();
+    if let Some(program) = rest.next() {
+        out.push(program);
+    }
+    for arg in rest.by_ref() {
+        if arg == "--" {
+            out.push(arg);
+            break;
+        }
+        let Some(flag) = arg.strip_prefix("--") else {
+            out.push(arg);
+            continue;
+        };
+        let (name, value) = match flag.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (flag, None),
+        };
+        let (negated, bare) = match name.strip_prefix("no-") {
+            Some(bare) => (true, bare),
+            None => (false, name),
+        };
+        let Some((long, deprecated)) = lookup(bare) else {
+            return Err(if negated {
+                format!("Failed to load unknown flag '{bare}' via '{name}'")
+            } else {
+                format!("Failed to load unknown flag '{bare}'")
+            });
+        };
+        if let Some((_, via)) = loaded.iter().find(|(l, _)| *l == long) {
+            return Err(format!("Flag '{bare}' is already loaded via name '{via}'"));
+        }
+        let boolean = booleans.contains(&long.as_str()) || long == "help" || long == "version";
+        let rewritten = if boolean {
+            match (negated, value) {
+                (false, None | Some("")) => format!("--{long}=true"),
+                (false, Some(value)) => format!("--{long}={value}"),
+                (true, None | Some("")) => format!("--{long}=false"),
+                (true, Some(value)) => {
+                    return Err(format!(
+                        "Failed to load boolean flag '{bare}' via '{name}' with value '{value}'"
+                    ));
+                }
+            }
+        } else if negated {
+            return Err(format!(
+                "Failed to load non-boolean flag '{bare}' via '{name}'"
+            ));
+        } else if let Some(value) = value {
+            format!("--{long}={value}")
+        } else {
+            return Err(format!(
+                "Failed to load non-boolean flag '{bare}': Missing value"
+            ));
+        };
+        if deprecated {
+            warnings.push(format!("Loaded deprecated flag '{bare}'"));
+        }
+        // clap's own help and version take no value: `=false` drops them.
+        match long.as_str() {
+            "help" | "version" if rewritten.ends_with("=true") => out.push(format!("--{long}")),
+            "help" | "version" => {}
+            _ => out.push(rewritten),
+        }
+        loaded.push((long, bare.to_string()));
+    }
+    out.extend(rest);
+    Ok(Normalized {
+        args: out,
+        warnings,
+    })
+}
+
+/// The type of a flag whose value is kept as text (flags accepted but not
+/// implemented yet), so that a value Mesos would refuse is refused too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `true` or `false`.
+    Bool,
+    /// A duration: `10secs`.
+    Duration,
+    /// A byte size: `64MB`.
+    Bytes,
+    /// A whole number.
+    Integer,
+    /// A number: `0.8`.
+    Number,
+}
+
+/// Checks the values of the flags of `kinds` in `args` (as [`normalize`]
+/// leaves them: `--name=value`), with Mesos's message for a bad one:
+/// "Failed to load flag 'x': Failed to load value 'v': ...".
+pub fn check_values(args: &[String], kinds: &[(&str, Kind)]) -> Result<(), String> {
+    for arg in args.iter().skip(1).take_while(|a| a.as_str() != "--") {
+        let Some((name, value)) = arg.strip_prefix("--").and_then(|a| a.split_once('=')) else {
+            continue;
+        };
+        let Some((_, kind)) = kinds.iter().find(|(n, _)| *n == name) else {
+            continue;
+        };
+        let checked = match kind {
+            Kind::Bool => parse_bool(value).map(drop),
+            Kind::Duration => parse_duration(value).map(drop).map_err(|e| e.to_string()),
+            Kind::Bytes => parse_bytes(value).map(drop).map_err(|e| e.to_string()),
+            Kind::Integer => value
+                .trim()
+                .parse::<i64>()
+                .map(drop)
+                .map_err(|e| format!("Failed to convert into required type: {e}")),
+            Kind::Number => value
+                .trim()
+                .parse::<f64>()
+                .map(drop)
+                .map_err(|e| format!("Failed to convert into required type: {e}")),
+        };
+        if let Err(error) = checked {
+            if value.starts_with("file://") {
+                continue;
+            }
+            return Err(format!(
+                "Failed to load flag '{name}': Failed to load value '{value}': {error}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parses a Mesos boolean flag value (`true`/`false`, also `1`/`0`).
 pub fn parse_bool(text: &str) -> Result<bool, String> {
     match text.trim() {
@@ -244,5 +453,51 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         let missing = expand_file_values(vec!["--acls=file:///nonexistent/x".into()]);
         assert!(matches!(missing, Err(FlagError::File { .. })));
+    }
+
+    #[test]
+    fn normalize_reads_flags_as_mesos_does() {
+        let command = clap::Command::new("t")
+            .arg(clap::Arg::new("port").long("port"))
+            .arg(clap::Arg::new("quiet").long("quiet"))
+            .arg(
+                clap::Arg::new("agent_ping_timeout")
+                    .long("agent_ping_timeout")
+                    .alias("slave_ping_timeout"),
+            );
+        let run = |args: &[&str]| {
+            let args = std::iter::once("t")
+                .chain(args.iter().copied())
+                .map(String::from)
+                .collect();
+            normalize(&command, args, &["quiet"])
+        };
+        let normalized = run(&["--quiet", "--slave_ping_timeout=1secs", "extra"]).unwrap();
+        assert_eq!(
+            normalized.args,
+            ["t", "--quiet=true", "--agent_ping_timeout=1secs", "extra"]
+        );
+        assert_eq!(
+            normalized.warnings,
+            ["Loaded deprecated flag 'slave_ping_timeout'"]
+        );
+        assert_eq!(run(&["--no-quiet"]).unwrap().args, ["t", "--quiet=false"]);
+        assert_eq!(run(&["--quiet="]).unwrap().args, ["t", "--quiet=true"]);
+        assert_eq!(
+            run(&["--bogus"]).unwrap_err(),
+            "Failed to load unknown flag 'bogus'"
+        );
+        assert_eq!(
+            run(&["--port=1", "--port=2"]).unwrap_err(),
+            "Flag 'port' is already loaded via name 'port'"
+        );
+        assert_eq!(run(&["--version"]).unwrap().args, ["t", "--version"]);
+        assert!(version_requested(&["t".into(), "--version".into()]));
+        assert!(!version_requested(&[
+            "t".into(),
+            "--".into(),
+            "--version".into()
+        ]));
+        assert_eq!(version_line(), "mesos 1.11.0");
     }
 }

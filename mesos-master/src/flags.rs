@@ -9,14 +9,14 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
-use mesos::flags::{parse_bool, parse_duration};
+use mesos::flags::{Kind, parse_bool, parse_duration};
 use mesos::resources::Resources;
 
 /// The flags of `mesos-master`.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "mesos-master",
-    version = crate::master::VERSION,
+    disable_version_flag = true,
     about = "The Mesos master: registers agents and frameworks and offers agents' resources to frameworks",
     rename_all = "snake_case"
 )]
@@ -118,11 +118,11 @@ macro_rules! unimplemented_flags {
     ($($name:ident $(= $alias:literal)?),* $(,)?) => {
         /// Mesos master flags accepted for compatibility but not acted on yet.
         #[derive(Debug, Clone, clap::Args)]
-        #[command(rename_all = "snake_case")]
+        #[command(rename_all = "snake_case", next_help_heading = "Mesos flags accepted for compatibility, not implemented yet (each given logs a warning)")]
         pub struct Unimplemented {
             $(
                 #[doc = concat!("Mesos's `--", stringify!($name), "` (accepted; not implemented yet).")]
-                #[arg(long, hide = true $(, alias = $alias)?)]
+                #[arg(long, value_name = "VALUE", help = concat!("Mesos's --", stringify!($name), " (not implemented yet)") $(, alias = $alias)?)]
                 pub $name: Option<String>,
             )*
         }
@@ -191,6 +191,79 @@ unimplemented_flags!(
     initialize_driver_logging,
 );
 
+/// The boolean flags, which also take `--<flag>` alone and `--no-<flag>`.
+pub const BOOLEANS: &[&str] = &[
+    "hostname_lookup",
+    "filter_gpu_resources",
+    "quiet",
+    "root_submissions",
+    "registry_strict",
+    "log_auto_initialize",
+    "authenticate_frameworks",
+    "authenticate_agents",
+    "authenticate_http_readwrite",
+    "authenticate_http_readonly",
+    "authenticate_http_frameworks",
+    "memory_profiling",
+    "require_agent_domain",
+    "publish_per_framework_metrics",
+    "initialize_driver_logging",
+];
+
+/// The types of the flags accepted but not implemented that are not
+/// text, so that their values are checked as Mesos checks them.
+const UNIMPLEMENTED_KINDS: &[(&str, Kind)] = &[
+    ("registry_fetch_timeout", Kind::Duration),
+    ("registry_store_timeout", Kind::Duration),
+    ("authentication_v0_timeout", Kind::Duration),
+    ("allocator_agent_recovery_factor", Kind::Number),
+    ("allocator_recovery_timeout", Kind::Duration),
+    ("max_executors_per_agent", Kind::Integer),
+    ("max_operator_event_stream_subscribers", Kind::Integer),
+    ("registry_gc_interval", Kind::Duration),
+    ("registry_max_agent_age", Kind::Duration),
+    ("registry_max_agent_count", Kind::Integer),
+    ("offer_constraints_re2_max_mem", Kind::Bytes),
+    ("offer_constraints_re2_max_program_size", Kind::Integer),
+    ("logbufsecs", Kind::Integer),
+];
+
+/// Mesos's defaults of the flags accepted but not implemented, as Mesos's
+/// `/flags` shows them (flags without a default are left out there too).
+const UNIMPLEMENTED_DEFAULTS: &[(&str, &str)] = &[
+    ("root_submissions", "true"),
+    ("registry_strict", "false"),
+    ("registry_fetch_timeout", "1mins"),
+    ("registry_store_timeout", "20secs"),
+    ("log_auto_initialize", "true"),
+    ("recovery_agent_removal_limit", "100%"),
+    ("role_sorter", "drf"),
+    ("framework_sorter", "drf"),
+    ("authenticate_frameworks", "false"),
+    ("authenticate_agents", "false"),
+    ("authentication_v0_timeout", "15secs"),
+    ("authenticate_http_readwrite", "false"),
+    ("authenticate_http_readonly", "false"),
+    ("authenticate_http_frameworks", "false"),
+    ("authenticators", "crammd5"),
+    ("allocator", "hierarchical"),
+    ("allocator_agent_recovery_factor", "0.8"),
+    ("allocator_recovery_timeout", "10mins"),
+    ("authorizers", "local"),
+    ("http_authenticators", "basic"),
+    ("max_operator_event_stream_subscribers", "1000"),
+    ("registry_gc_interval", "15mins"),
+    ("registry_max_agent_age", "2weeks"),
+    ("registry_max_agent_count", "102400"),
+    ("memory_profiling", "false"),
+    ("require_agent_domain", "false"),
+    ("publish_per_framework_metrics", "true"),
+    ("offer_constraints_re2_max_mem", "4KB"),
+    ("offer_constraints_re2_max_program_size", "100"),
+    ("logbufsecs", "0"),
+    ("initialize_driver_logging", "true"),
+];
+
 /// Why the flags cannot run a master.
 #[derive(Debug, thiserror::Error)]
 pub enum FlagsError {
@@ -209,6 +282,9 @@ pub enum FlagsError {
     /// `--zk` without `--quorum`.
     #[error("Need to specify --quorum for replicated log based registry when using ZooKeeper")]
     MissingQuorum,
+    /// Two flags Mesos refuses together, in Mesos's words.
+    #[error("{0}")]
+    Exclusive(&'static str),
 }
 
 /// Parsed flags and, for `/flags`, every flag's effective value as text.
@@ -217,6 +293,8 @@ pub struct Parsed {
     pub flags: MasterFlags,
     /// Every flag with a value (given or default), as text, by name.
     pub effective: Vec<(String, String)>,
+    /// Mesos's warnings about how the flags were given (deprecated names).
+    pub load_warnings: Vec<String>,
 }
 
 /// Parses `args` (with the program name first) the way Mesos does:
@@ -226,30 +304,63 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Parsed, String> 
     parse_with_env(args, std::env::vars())
 }
 
-/// [`parse`] with the environment given.
+/// [`parse`] with the environment given. Errors carry Mesos's text
+/// ("Failed to load unknown flag 'x'"). `--version` is left to the caller
+/// (Mesos prints it before looking at the other flags).
 pub fn parse_with_env<I, E>(args: I, env: E) -> Result<Parsed, String>
 where
     I: IntoIterator<Item = String>,
     E: IntoIterator<Item = (String, String)>,
 {
-    let args =
-        mesos::flags::with_environment(&MasterFlags::command(), args.into_iter().collect(), env);
-    let args = mesos::flags::expand_file_values(args).map_err(|e| e.to_string())?;
-    let args =
-        mesos::flags::expand_negations(args, &["hostname_lookup", "filter_gpu_resources", "quiet"]);
-    let matches = MasterFlags::command()
+    let command = MasterFlags::command();
+    let args = mesos::flags::with_environment(&command, args.into_iter().collect(), env);
+    let normalized = mesos::flags::normalize(&command, args, BOOLEANS)?;
+    let args: Vec<String> = normalized
+        .args
+        .into_iter()
+        .filter(|a| a != "--version")
+        .collect();
+    let args = mesos::flags::expand_file_values_except(args, &["credentials", "whitelist"])
+        .map_err(|e| e.to_string())?;
+    let booleans: Vec<(&str, Kind)> = BOOLEANS.iter().map(|b| (*b, Kind::Bool)).collect();
+    mesos::flags::check_values(&args, &booleans)?;
+    mesos::flags::check_values(&args, UNIMPLEMENTED_KINDS)?;
+    let matches = command
         .try_get_matches_from(args)
         .map_err(|e| match e.kind() {
-            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                e.exit()
-            }
-            _ => e.to_string(),
+            clap::error::ErrorKind::DisplayHelp => e.exit(),
+            _ => mesos_style(&e),
         })?;
-    let flags = MasterFlags::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    let flags = MasterFlags::from_arg_matches(&matches).map_err(|e| mesos_style(&e))?;
     Ok(Parsed {
         effective: effective(&matches),
         flags,
+        load_warnings: normalized.warnings,
     })
+}
+
+/// A value clap refused, in Mesos's words: "Failed to load flag 'x': ...".
+fn mesos_style(error: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    use std::error::Error as _;
+    let flag = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg
+            .trim_start_matches("--")
+            .split([' ', '='])
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        _ => String::new(),
+    };
+    let detail = error
+        .source()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| error.kind().to_string());
+    if flag.is_empty() {
+        error.to_string()
+    } else {
+        format!("Failed to load flag '{flag}': {detail}")
+    }
 }
 
 fn effective(matches: &ArgMatches) -> Vec<(String, String)> {
@@ -261,6 +372,11 @@ fn effective(matches: &ArgMatches) -> Vec<(String, String)> {
             Some((id.to_string(), values.join(",")))
         })
         .collect();
+    for (name, default) in UNIMPLEMENTED_DEFAULTS {
+        if !out.iter().any(|(n, _)| n == name) {
+            out.push((name.to_string(), default.to_string()));
+        }
+    }
     out.sort();
     out
 }
@@ -280,6 +396,31 @@ impl MasterFlags {
         }
         if self.zk.is_some() && self.quorum.is_none() && self.registry == "replicated_log" {
             return Err(FlagsError::MissingQuorum);
+        }
+        let unimplemented = &self.unimplemented;
+        if self.ip.is_some() && unimplemented.ip_discovery_command.is_some() {
+            return Err(FlagsError::Exclusive(
+                "Only one of `--ip` or `--ip_discovery_command` should be specified",
+            ));
+        }
+        let (contender, detector) = (
+            unimplemented.master_contender.is_some(),
+            unimplemented.master_detector.is_some(),
+        );
+        if self.zk.is_none() && contender != detector {
+            return Err(FlagsError::Exclusive(
+                "Both --master_contender and --master_detector should be specified or omitted.",
+            ));
+        }
+        if self.zk.is_some() && (contender || detector) {
+            return Err(FlagsError::Exclusive(
+                "Only one of --zk or the --master_contender/--master_detector pair should be specified.",
+            ));
+        }
+        if unimplemented.modules.is_some() && unimplemented.modules_dir.is_some() {
+            return Err(FlagsError::Exclusive(
+                "Only one of --modules or --modules_dir should be specified",
+            ));
         }
         self.min_allocatable()?;
         self.weights()?;
@@ -488,3 +629,7 @@ mod tests {
         assert!(flags.validate().is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "flags_table_tests.rs"]
+mod table_tests;

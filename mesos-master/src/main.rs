@@ -8,11 +8,15 @@ use mesos_master::{flags, ha, runtime};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let parsed = match flags::parse(std::env::args()) {
+    let args: Vec<String> = std::env::args().collect();
+    if mesos::flags::version_requested(&args) && !args.iter().any(|a| a == "--help") {
+        println!("{}", mesos::flags::version_line());
+        return ExitCode::SUCCESS;
+    }
+    let parsed = match flags::parse(args) {
         Ok(parsed) => parsed,
         Err(error) => {
-            eprintln!("{error}");
-            eprintln!("See `mesos-master --help` for a list of supported flags");
+            eprintln!("{error}\n\nSee `mesos-master --help` for a list of supported flags.");
             return ExitCode::FAILURE;
         }
     };
@@ -32,7 +36,7 @@ async fn main() -> ExitCode {
         eprintln!("{error}");
         return ExitCode::FAILURE;
     }
-    for warning in flags.warnings() {
+    for warning in parsed.load_warnings.iter().chain(&flags.warnings()) {
         tracing::warn!("{warning}");
     }
     let bind = BindConfig::resolve(

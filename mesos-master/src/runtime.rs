@@ -140,6 +140,7 @@ pub struct Persistence {
 /// recovered first (a master that cannot read it does not start), then
 /// every change is written back. The returned receiver yields the error
 /// if a write fails; the master must then stop, as Mesos's does.
+#[allow(clippy::disallowed_methods)]
 pub async fn start_leading(
     config: MasterConfig,
     transport: Transport,
@@ -147,19 +148,26 @@ pub async fn start_leading(
     mut persistence: Persistence,
 ) -> Result<(MasterHandle, oneshot::Receiver<StoreError>), StoreError> {
     let location = persistence.store.location();
+    let registrar = crate::registry::metrics::RegistrarMetrics::default();
+    let fetching = Instant::now();
     let registry = persistence.store.fetch().await?;
+    registrar.fetched(&registry, fetching.elapsed());
     tracing::info!("Recovered the registry from {location}");
     let mut master = Master::new(config, now());
     master.recover(registry, persistence.reregister_timeout, now());
     // The first write names this master as the leader; it fails if
     // another master wrote since we read.
     if let Some((number, first)) = master.take_registry() {
+        registrar.storing(number);
+        let storing = Instant::now();
         persistence.store.store(&first).await?;
+        registrar.stored(&first, storing.elapsed());
         master.registry_stored(number);
     }
     let (updates, mut pending) = watch::channel(None::<(u64, Registry)>);
     let (failed, failure) = oneshot::channel();
     let mut store = persistence.store;
+    transport.metrics().add(registrar.source(pending.clone()));
     let handle = spawn(master, transport, flags, Some(updates));
     let stored = handle.clone();
     tokio::spawn(async move {
@@ -167,10 +175,13 @@ pub async fn start_leading(
             let Some((number, registry)) = pending.borrow_and_update().clone() else {
                 continue;
             };
+            registrar.storing(number);
+            let storing = Instant::now();
             if let Err(error) = store.store(&registry).await {
                 let _ = failed.send(error);
                 return;
             }
+            registrar.stored(&registry, storing.elapsed());
             stored.send(Input::RegistryStored(number));
         }
     });

@@ -20,6 +20,11 @@ use crate::containerizer::isolation::Isolation;
 use crate::fetcher::FetcherConfig;
 use crate::{convert, detect};
 
+pub mod unimplemented;
+
+#[cfg(test)]
+mod table_tests;
+
 /// Reads a flag value written `file://path` from that file, as Mesos does.
 fn value_or_file(text: &str) -> Result<String, String> {
     match text.strip_prefix("file://") {
@@ -71,7 +76,7 @@ pub struct AgentFlags {
     pub hostname: Option<String>,
 
     /// Path of the agent work directory: sandboxes live under it.
-    #[arg(long, env = "MESOS_WORK_DIR", required_unless_present = "version")]
+    #[arg(long, env = "MESOS_WORK_DIR")]
     pub work_dir: Option<PathBuf>,
 
     /// Total consumable resources: `cpus:4;mem:4096;ports:[31000-32000]`,
@@ -297,6 +302,66 @@ pub struct AgentFlags {
     /// Print the version and exit.
     #[arg(long, action = ArgAction::SetTrue)]
     pub version: bool,
+
+    /// Mesos flags accepted but not implemented yet.
+    #[command(flatten)]
+    pub unimplemented: unimplemented::Unimplemented,
+}
+
+/// Reads the agent's flags from `args` (program name first) and `env` as
+/// Mesos's flag loader does, with its error messages: `MESOS_<FLAG>`
+/// variables fill what the command line leaves, `--no-<flag>` for false
+/// booleans, `file://` values read, unknown flags, duplicates and a
+/// missing `--work_dir` refused. Returns the flags and Mesos's warnings
+/// about deprecated names.
+pub fn load<E>(args: Vec<String>, env: E) -> Result<(AgentFlags, Vec<String>), String>
+where
+    E: IntoIterator<Item = (String, String)>,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    let command = AgentFlags::command();
+    let args = mesos::flags::with_environment(&command, args, env);
+    let normalized = mesos::flags::normalize(&command, args, unimplemented::BOOLEANS)?;
+    let args = mesos::flags::expand_file_values_except(normalized.args, unimplemented::PATHS)
+        .map_err(|e| e.to_string())?;
+    let booleans: Vec<(&str, mesos::flags::Kind)> = unimplemented::BOOLEANS
+        .iter()
+        .map(|b| (*b, mesos::flags::Kind::Bool))
+        .collect();
+    mesos::flags::check_values(&args, &booleans)?;
+    mesos::flags::check_values(&args, unimplemented::KINDS)?;
+    let matches = command.try_get_matches_from(args).map_err(|e| {
+        if e.kind() == clap::error::ErrorKind::DisplayHelp {
+            e.exit()
+        }
+        mesos_style(&e)
+    })?;
+    let flags = AgentFlags::from_arg_matches(&matches).map_err(|e| mesos_style(&e))?;
+    if flags.work_dir.is_none() && !flags.version {
+        return Err("Flag 'work_dir' is required, but it was not provided".into());
+    }
+    Ok((flags, normalized.warnings))
+}
+
+/// A value clap refused, in Mesos's words: "Failed to load flag 'x': ...".
+fn mesos_style(error: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    use std::error::Error as _;
+    match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => {
+            let flag = arg
+                .trim_start_matches("--")
+                .split([' ', '='])
+                .next()
+                .unwrap_or_default();
+            let detail = error
+                .source()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| error.kind().to_string());
+            format!("Failed to load flag '{flag}': {detail}")
+        }
+        _ => error.to_string(),
+    }
 }
 
 /// Parses `host:port` or `master@host:port` (after `file://` reading).
@@ -367,6 +432,35 @@ impl AgentFlags {
     /// Warns about flags accepted but not acted on, and refuses values
     /// the agent cannot honour.
     pub fn check(&self) -> anyhow::Result<()> {
+        let unimplemented = &self.unimplemented;
+        for (given, conflicting) in [
+            (
+                self.master.is_some() && unimplemented.master_detector.is_some(),
+                "Only one of `--master` or `--master_detector` should be specified",
+            ),
+            (
+                self.ip.is_some() && unimplemented.ip_discovery_command.is_some(),
+                "Only one of `--ip` or `--ip_discovery_command` should be specified",
+            ),
+            (
+                unimplemented.ip6.is_some() && unimplemented.ip6_discovery_command.is_some(),
+                "Only one of `--ip6` or `--ip6_discovery_command` should be specified",
+            ),
+            (
+                unimplemented.modules.is_some() && unimplemented.modules_dir.is_some(),
+                "Only one of --modules or --modules_dir should be specified",
+            ),
+        ] {
+            if given {
+                bail!("{conflicting}");
+            }
+        }
+        for (name, value) in self.unimplemented.given() {
+            tracing::warn!(
+                "Flag --{name}={value} is accepted for compatibility but not implemented yet; \
+                 it has no effect"
+            );
+        }
         let (isolation, ignored) = self.isolation()?;
         for isolator in ignored {
             tracing::warn!(
@@ -554,6 +648,13 @@ impl AgentFlags {
             "initialize_driver_logging",
             self.initialize_driver_logging.to_string(),
         );
+        for (name, value) in self.unimplemented.given() {
+            map.insert(name.to_string(), value.to_string());
+        }
+        for (name, value) in unimplemented::DEFAULTS {
+            map.entry(name.to_string())
+                .or_insert_with(|| value.to_string());
+        }
         map
     }
 
@@ -561,7 +662,7 @@ impl AgentFlags {
     /// flags leave out.
     pub fn to_config(&self) -> anyhow::Result<AgentConfig> {
         let Some(master) = &self.master else {
-            bail!("--master is required (host:port of the leading master)");
+            bail!("Missing required option `--master` or `--master_detector`");
         };
         let (master, zk) = if master.trim().starts_with("zk://") {
             let url =
@@ -705,25 +806,22 @@ async fn serve(flags: AgentFlags, config: AgentConfig) -> anyhow::Result<()> {
 
 /// Runs `mesos-slave` / `mesos-agent` with the process's arguments.
 pub fn main() -> std::process::ExitCode {
-    let args = mesos::flags::expand_negations(
-        std::env::args().collect(),
-        &[
-            "strict",
-            "switch_user",
-            "http_command_executor",
-            "quiet",
-            "initialize_driver_logging",
-            "cgroups_enable_cfs",
-            "cgroups_limit_swap",
-            "docker_kill_orphans",
-        ],
-    );
-    let flags = AgentFlags::parse_from(args);
-    if flags.version {
-        println!("mesos {}", crate::agent::core::VERSION);
+    let args: Vec<String> = std::env::args().collect();
+    if mesos::flags::version_requested(&args) && !args.iter().any(|a| a == "--help") {
+        println!("{}", mesos::flags::version_line());
         return std::process::ExitCode::SUCCESS;
     }
+    let (flags, load_warnings) = match load(args, std::env::vars()) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("{error}\n\nSee `mesos-agent --help` for a list of supported flags.");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let result = init_logging(&flags).and_then(|()| {
+        for warning in &load_warnings {
+            tracing::warn!("{warning}");
+        }
         flags.check()?;
         let config = flags.to_config()?;
         if let Some(docker) = &config.docker {
@@ -810,7 +908,17 @@ mod tests {
 
     #[test]
     fn work_dir_is_required_and_unknown_flags_fail() {
-        assert!(parse(&["--master=127.0.0.1:5050"]).is_err());
+        let load = |args: &[&str]| {
+            load(
+                std::iter::once("mesos-slave")
+                    .chain(args.iter().copied())
+                    .map(String::from)
+                    .collect(),
+                std::iter::empty(),
+            )
+        };
+        assert!(load(&["--master=127.0.0.1:5050"]).is_err());
+        assert!(load(&["--work_dir=/w", "--no_such_flag=1"]).is_err());
         assert!(parse(&["--work_dir=/w", "--no_such_flag=1"]).is_err());
     }
 

@@ -79,6 +79,15 @@ pub enum FetchError {
 pub struct Fetcher {
     config: FetcherConfig,
     cache: Option<std::sync::Arc<Cache>>,
+    /// `containerizer/fetcher/task_fetches_{succeeded,failed}`: one per
+    /// container's fetch, as in Mesos.
+    fetches: std::sync::Arc<FetchCounts>,
+}
+
+#[derive(Debug, Default)]
+struct FetchCounts {
+    succeeded: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> FetchError {
@@ -93,7 +102,36 @@ impl Fetcher {
             .cache
             .as_ref()
             .map(|(dir, size)| std::sync::Arc::new(Cache::new(dir.clone(), *size)));
-        Fetcher { config, cache }
+        Fetcher {
+            config,
+            cache,
+            fetches: Default::default(),
+        }
+    }
+
+    /// The `containerizer/fetcher/...` keys of `/metrics/snapshot`.
+    pub fn metrics(&self, into: &mut Vec<(String, f64)>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        into.push((
+            "containerizer/fetcher/task_fetches_succeeded".into(),
+            self.fetches.succeeded.load(Relaxed) as f64,
+        ));
+        into.push((
+            "containerizer/fetcher/task_fetches_failed".into(),
+            self.fetches.failed.load(Relaxed) as f64,
+        ));
+        let (total, used) = self
+            .cache
+            .as_ref()
+            .map_or((0, 0), |cache| (cache.limit(), cache.size()));
+        into.push((
+            "containerizer/fetcher/cache_size_total_bytes".into(),
+            total as f64,
+        ));
+        into.push((
+            "containerizer/fetcher/cache_size_used_bytes".into(),
+            used as f64,
+        ));
     }
 
     /// Fetches every URI of the executor's command into its sandbox, in
@@ -114,10 +152,16 @@ impl Fetcher {
                         &spec.sandbox,
                         &format!("Failed to fetch '{}': {e}", uri.value),
                     );
+                    self.fetches
+                        .failed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return Err(e);
                 }
             }
         }
+        self.fetches
+            .succeeded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

@@ -116,3 +116,78 @@ async fn master_metrics_move_with_the_cluster() {
     assert!(text.contains("\nmaster_tasks_finished 1\n"), "{text}");
     assert!(text.contains("# TYPE master_elected gauge\nmaster_elected 1\n"));
 }
+
+#[tokio::test]
+async fn registrar_containerizer_and_system_metrics() {
+    let cluster = Cluster::start(1).await;
+    let master = cluster.master.addr;
+    let agent_addr = cluster.agents[0].addr;
+
+    let output = cluster.mesos_execute(&[
+        "--name=registrar-metrics",
+        "--command=true",
+        "--resources=cpus:0.1;mem:32",
+    ]);
+    assert!(output.status.success(), "mesos-execute: {output:?}");
+
+    let snapshot_master = snapshot(master).await;
+    // The registry was read once, at recovery, and written at least when
+    // the master took over and when the agent was admitted.
+    assert_eq!(
+        value(&snapshot_master, "registrar/state_fetch_ms/count"),
+        1.0
+    );
+    assert!(value(&snapshot_master, "registrar/state_store_ms/count") >= 2.0);
+    for key in [
+        "registrar/state_fetch_ms",
+        "registrar/state_store_ms",
+        "registrar/state_store_ms/p50",
+        "registrar/state_store_ms/p99",
+        "registrar/state_store_ms/max",
+    ] {
+        assert!(value(&snapshot_master, key) >= 0.0, "{key}");
+    }
+    assert_eq!(value(&snapshot_master, "registrar/queued_operations"), 0.0);
+    // The registry holds the agent (its id, hostname, resources).
+    assert!(value(&snapshot_master, "registrar/registry_size_bytes") > 50.0);
+
+    let agent = snapshot(agent_addr).await;
+    assert_eq!(
+        value(&agent, "containerizer/fetcher/task_fetches_succeeded"),
+        1.0
+    );
+    assert_eq!(
+        value(&agent, "containerizer/fetcher/task_fetches_failed"),
+        0.0
+    );
+    assert_eq!(
+        value(&agent, "containerizer/fetcher/cache_size_total_bytes"),
+        2.0 * 1024.0 * 1024.0 * 1024.0,
+        "--fetcher_cache_size's default"
+    );
+    assert_eq!(
+        value(&agent, "containerizer/fetcher/cache_size_used_bytes"),
+        0.0
+    );
+    assert_eq!(
+        value(&agent, "containerizer/mesos/container_destroy_errors"),
+        0.0
+    );
+
+    // libprocess's system keys, from /proc, on both daemons.
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let total_kb: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    for snapshot in [&snapshot_master, &agent] {
+        assert!(value(snapshot, "system/cpus_total") >= 1.0);
+        assert_eq!(value(snapshot, "system/mem_total_bytes"), total_kb * 1024.0);
+        let free = value(snapshot, "system/mem_free_bytes");
+        assert!(free > 0.0 && free <= total_kb * 1024.0, "{free}");
+        for key in ["system/load_1min", "system/load_5min", "system/load_15min"] {
+            assert!(value(snapshot, key) >= 0.0, "{key}");
+        }
+    }
+}

@@ -181,6 +181,74 @@ fn rpm_file_list_and_scripts() {
     assert!(!requires.contains("libmesos"), "{requires}");
 }
 
+#[test]
+fn rpm_installs_into_a_root_and_erases() {
+    let Some(rpm) = package(RPM_VAR) else { return };
+    // rpm sets owners as it installs: only root can.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(
+            std::env::var_os(REQUIRE_VAR).is_none(),
+            "{REQUIRE_VAR} is set but installing the .rpm into a root needs root"
+        );
+        eprintln!("skipped: installing the .rpm into a root needs root");
+        return;
+    }
+    let rpm = rpm.to_str().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let root_text = root.path().to_str().unwrap();
+    // No scripts (they would enable systemd units on this host) and no
+    // dependencies (the root is empty); the database goes inside the root.
+    let rpm_in_root = |args: &[&str]| {
+        let mut all = vec!["--root", root_text, "--dbpath", "/var/lib/rpm"];
+        all.extend_from_slice(args);
+        run("rpm", &all)
+    };
+    let output = rpm_in_root(&["-i", "--nodeps", "--noscripts", rpm]);
+    assert!(
+        output.status.success(),
+        "rpm -i: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let installed = rpm_in_root(&["-q", "mesos"]);
+    assert!(
+        String::from_utf8_lossy(&installed.stdout).starts_with("mesos-1.11.0-"),
+        "{installed:?}"
+    );
+    for file in stdout_of("rpm", &["-qlp", rpm]).lines() {
+        let path = root.path().join(file.trim_start_matches('/'));
+        assert!(path.exists(), "{file} not installed");
+    }
+    for binary in COMMON_FILES
+        .iter()
+        .filter(|f| f.contains("/bin/") || f.contains("/sbin/") || f.contains("/libexec/"))
+    {
+        let path = root.path().join(binary.trim_start_matches('/'));
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o755, 0o755, "{binary} mode {mode:o}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("etc/mesos/zk")).unwrap(),
+        "zk://localhost:2181/mesos\n"
+    );
+    let version = run(
+        root.path().join("usr/sbin/mesos-master").to_str().unwrap(),
+        &["--version"],
+    );
+    assert_eq!(String::from_utf8_lossy(&version.stdout), "mesos 1.11.0\n");
+
+    let output = rpm_in_root(&["-e", "--nodeps", "--noscripts", "mesos"]);
+    assert!(
+        output.status.success(),
+        "rpm -e: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!root.path().join("usr/sbin/mesos-master").exists());
+    assert!(!rpm_in_root(&["-q", "mesos"]).status.success());
+}
+
 /// A running container, removed on drop.
 struct Container {
     id: String,

@@ -12,6 +12,7 @@
 //! registry: the master refuses to lead rather than overwrite it.
 
 pub mod file;
+pub mod metrics;
 pub mod zookeeper;
 
 use mesos::wire::mesos::internal::Registry;

@@ -404,6 +404,7 @@ impl Runtime {
                     "gc/path_removals_pending".to_string(),
                     (self.gc.len() as u64 + self.gc_removing) as f64,
                 ));
+                self.containerizer.metrics(&mut values);
                 let _ = reply.send(values);
             }
             Input::Statistics(reply) => {

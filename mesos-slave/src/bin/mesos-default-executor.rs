@@ -6,11 +6,7 @@ use mesos_slave::executor::{ExecutorEnv, default};
 
 /// The Mesos default executor; the agent sets its `MESOS_*` environment.
 #[derive(Debug, Parser)]
-#[command(
-    name = "mesos-default-executor",
-    rename_all = "snake_case",
-    version = "1.11.0"
-)]
+#[command(name = "mesos-default-executor", rename_all = "snake_case")]
 struct Flags {
     /// Directory of the Mesos helper binaries.
     #[arg(long)]
@@ -18,6 +14,7 @@ struct Flags {
 }
 
 fn main() {
+    mesos::flags::exit_if_version_requested();
     // Lead a session of our own, so the agent can find and kill everything
     // this executor and its tasks start (the agent spawns us without doing
     // it for us). Fails only when already a session leader.

@@ -12,11 +12,7 @@ use mesos_slave::executor::{ExecutorEnv, run_docker};
 /// The Mesos Docker executor; the agent sets its flags and `MESOS_*`
 /// environment.
 #[derive(Debug, Parser)]
-#[command(
-    name = "mesos-docker-executor",
-    rename_all = "snake_case",
-    version = "1.11.0"
-)]
+#[command(name = "mesos-docker-executor", rename_all = "snake_case")]
 struct Flags {
     /// The name of the docker container to run.
     #[arg(long)]
@@ -52,6 +48,7 @@ struct Flags {
 }
 
 fn main() {
+    mesos::flags::exit_if_version_requested();
     // Lead a session of our own, so the agent can find and kill everything
     // this executor starts.
     // SAFETY: setsid has no memory-safety preconditions.

@@ -6,7 +6,7 @@ use mesos_slave::executor::{ExecutorEnv, run};
 
 /// The Mesos command executor; the agent sets its `MESOS_*` environment.
 #[derive(Debug, Parser)]
-#[command(name = "mesos-executor", rename_all = "snake_case", version = "1.11.0")]
+#[command(name = "mesos-executor", rename_all = "snake_case")]
 struct Flags {
     /// Directory of the Mesos helper binaries.
     #[arg(long)]
@@ -22,6 +22,7 @@ struct Flags {
 }
 
 fn main() {
+    mesos::flags::exit_if_version_requested();
     // Lead a session of our own, so the agent can find and kill everything
     // this executor and its task start (the agent spawns us without doing
     // it for us). Fails only when already a session leader.

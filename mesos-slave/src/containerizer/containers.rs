@@ -13,6 +13,7 @@
 //! container ends with exactly one `Exited`, after at most one `Limited`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mesos::wire::mesos as v0;
@@ -76,6 +77,8 @@ struct Slot {
     state: Mutex<SlotState>,
     /// Its cgroups once made; locked while they are destroyed.
     cgroups: Mutex<Option<ContainerCgroups>>,
+    /// The containerizer's `containerizer/mesos/container_destroy_errors`.
+    destroy_errors: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -103,6 +106,9 @@ pub struct MesosContainerizer {
     events: EventSink,
     /// Where sandboxes are attached for `/files`.
     files: Option<Files>,
+    /// Containers whose cgroups could not be destroyed
+    /// (`containerizer/mesos/container_destroy_errors`).
+    destroy_errors: Arc<AtomicU64>,
 }
 
 impl MesosContainerizer {
@@ -139,7 +145,18 @@ impl MesosContainerizer {
             containers: HashMap::new(),
             events,
             files,
+            destroy_errors: Arc::default(),
         }
+    }
+
+    /// The `containerizer/...` keys of `/metrics/snapshot`: the fetcher's
+    /// and `containerizer/mesos/container_destroy_errors`.
+    pub fn metrics(&self, into: &mut Vec<(String, f64)>) {
+        self.fetcher.metrics(into);
+        into.push((
+            "containerizer/mesos/container_destroy_errors".into(),
+            self.destroy_errors.load(Ordering::Relaxed) as f64,
+        ));
     }
 
     /// Whether no container is left.
@@ -160,7 +177,10 @@ impl MesosContainerizer {
         if let (Ok(()), Some(files)) = (&sandbox, &self.files) {
             files.attach_sandbox(&spec.sandbox, &spec.framework_id, &spec.executor_id);
         }
-        let slot = Arc::new(Slot::default());
+        let slot = Arc::new(Slot {
+            destroy_errors: Arc::clone(&self.destroy_errors),
+            ..Slot::default()
+        });
         self.containers
             .insert(spec.container_id.clone(), Arc::clone(&slot));
         let cgroups = self.cgroups.clone();
@@ -446,6 +466,7 @@ async fn cleanup(slot: &Arc<Slot>) {
         })
         .await;
         if let Ok((container_id, Err(e))) = result {
+            slot.destroy_errors.fetch_add(1, Ordering::Relaxed);
             tracing::error!(container_id, "Failed to destroy cgroups: {e}");
         }
     }

@@ -136,6 +136,11 @@ impl Cache {
         true
     }
 
+    /// The most bytes it may hold (`--fetcher_cache_size`).
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
     /// The bytes held.
     pub fn size(&self) -> u64 {
         self.lock().total

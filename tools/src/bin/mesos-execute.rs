@@ -15,7 +15,7 @@ use mesos::wire::mesos::v1::{self, scheduler};
 
 /// Runs one task on a Mesos cluster.
 #[derive(Debug, Parser)]
-#[command(name = "mesos-execute", version = "1.11.0", rename_all = "snake_case")]
+#[command(name = "mesos-execute", rename_all = "snake_case")]
 struct Flags {
     /// Mesos master: IP:PORT, master@IP:PORT, or zk://host:port,.../path.
     #[arg(long, env = "MESOS_MASTER")]
@@ -79,6 +79,7 @@ struct Flags {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    mesos::flags::exit_if_version_requested();
     let args = match mesos::flags::expand_file_values(std::env::args().collect()) {
         Ok(args) => args,
         Err(error) => {

@@ -16,7 +16,7 @@ use mesos_slave::config::AgentConfig;
 
 /// Runs a local Mesos cluster: a master and agents in one process.
 #[derive(Debug, Parser)]
-#[command(name = "mesos-local", version = "1.11.0", rename_all = "snake_case")]
+#[command(name = "mesos-local", rename_all = "snake_case")]
 struct Flags {
     /// IP address to listen on.
     #[arg(long, env = "MESOS_IP", default_value = "127.0.0.1")]
@@ -59,6 +59,7 @@ struct Flags {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    mesos::flags::exit_if_version_requested();
     let args = match mesos::flags::expand_file_values(std::env::args().collect()) {
         Ok(args) => mesos::flags::expand_negations(args, &["quiet"]),
         Err(error) => {
