@@ -544,3 +544,88 @@ fn glob_dirs(dir: &Path, pattern: &[&str]) -> Vec<PathBuf> {
         .flat_map(|child| glob_dirs(&child, rest))
         .collect()
 }
+
+impl Cluster {
+    /// Kills agent `index` (0-based in [`Cluster::agents`]) with SIGKILL, as
+    /// a crash would: its executors are left running.
+    pub fn kill_agent(&mut self, index: usize) {
+        self.agents[index].kill();
+    }
+
+    /// Starts agent `index` again, after [`Cluster::kill_agent`], on the
+    /// same port and work directory with the same flags, plus `extra`
+    /// ones (`--recover=cleanup`); does not wait for it to serve (an agent
+    /// cleaning up exits on its own). Its log is a new file.
+    pub fn respawn_agent(&mut self, index: usize, extra: &[&str]) {
+        let old = &self.agents[index];
+        let (addr, work_dir, name) = (old.addr, old.work_dir.clone(), old.name.clone());
+        let work_dir = work_dir.expect("agents have a work directory");
+        let root = self
+            .root
+            .as_ref()
+            .expect("the root lives as long as the cluster");
+        let restarts = std::fs::read_dir(root.path())
+            .map(|entries| entries.count())
+            .unwrap_or(0);
+        let log = root
+            .path()
+            .join(format!("agent{}.restart{restarts}.log", index + 1));
+        let args = vec![
+            format!("--master={}", self.master.addr),
+            "--ip=127.0.0.1".to_string(),
+            format!("--port={}", addr.port()),
+            "--hostname=127.0.0.1".to_string(),
+            format!("--work_dir={}", work_dir.display()),
+            format!("--resources={AGENT_RESOURCES}"),
+            "--registration_backoff_factor=100ms".to_string(),
+        ];
+        let args = args
+            .into_iter()
+            .chain(self.agent_flags.iter().cloned())
+            .chain(extra.iter().map(|f| f.to_string()))
+            .collect();
+        self.agents[index] = Daemon::spawn(&name, "mesos-slave", args, addr, Some(work_dir), log);
+    }
+
+    /// [`Cluster::respawn_agent`], then waits until it serves `/health`.
+    ///
+    /// # Panics
+    /// When it exits or does not serve within [`READY_TIMEOUT`].
+    pub async fn restart_agent(&mut self, index: usize, extra: &[&str]) {
+        self.respawn_agent(index, extra);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let agent = &mut self.agents[index];
+            if let Err(reason) = agent.check_running() {
+                panic!("{reason}");
+            }
+            if let Ok(response) = http::get(agent.addr, "/health").await
+                && response.status == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not serve /health within {READY_TIMEOUT:?} after its restart",
+                agent.name
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+}
+
+impl Daemon {
+    /// Waits up to `timeout` for it to exit on its own; its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+}

@@ -37,6 +37,9 @@ use crate::status_update::{StatusUpdateManager, is_terminal};
 
 mod executor_api;
 mod executor_driver;
+pub mod recovery;
+#[cfg(test)]
+mod recovery_tests;
 #[cfg(test)]
 mod tests;
 
@@ -97,6 +100,13 @@ pub enum Effect {
     },
     /// The master told the agent to shut down; executors are being killed.
     Terminate,
+    /// Write to the checkpoint under `<work_dir>/meta`.
+    Checkpoint {
+        /// The agent whose checkpoint it is.
+        agent_id: String,
+        /// What to write.
+        checkpoint: Box<crate::checkpoint::Checkpoint>,
+    },
 }
 
 /// An HTTP answer to an executor call that is not a success.
@@ -163,6 +173,14 @@ pub struct AgentCore {
     pub(crate) start_time: f64,
     /// Counters behind `/metrics/snapshot`.
     pub(crate) metrics: super::metrics::AgentMetrics,
+    /// While recovering: when recovered executors that have not
+    /// reconnected are killed and registration starts.
+    recovery_deadline: Option<Instant>,
+    /// Whether there is a master to register with (ZooKeeper detection
+    /// may not have found one yet).
+    master_known: bool,
+    /// `--recover=cleanup` has asked the runtime to stop.
+    cleanup_done: bool,
 }
 
 /// Spreads a seed over all bits, so nearby seeds give unrelated sequences.
@@ -192,15 +210,11 @@ impl AgentCore {
     /// An agent at `pid`, not yet registered. `start_time` is the wall
     /// clock in seconds since the epoch.
     pub fn new(config: AgentConfig, pid: Upid, start_time: f64) -> AgentCore {
-        let info = v0::SlaveInfo {
-            hostname: config.hostname.clone(),
-            port: Some(i32::from(pid.address.port())),
-            resources: config.resources.clone(),
-            attributes: config.attributes.clone(),
-            checkpoint: Some(true),
-            ..Default::default()
-        };
+        let info = AgentCore::agent_info(&config, pid.address.port());
         AgentCore {
+            recovery_deadline: None,
+            master_known: config.master_zk.is_none(),
+            cleanup_done: false,
             master: config.master.clone(),
             registration_backoff: config.registration_backoff_factor,
             rng: splitmix64(config.seed) | 1,
@@ -217,6 +231,19 @@ impl AgentCore {
             effects: Vec::new(),
             start_time,
             metrics: Default::default(),
+        }
+    }
+
+    /// The `SlaveInfo` an agent with `config` listening on `port` sends
+    /// (no id yet).
+    pub fn agent_info(config: &AgentConfig, port: u16) -> v0::SlaveInfo {
+        v0::SlaveInfo {
+            hostname: config.hostname.clone(),
+            port: Some(i32::from(port)),
+            resources: config.resources.clone(),
+            attributes: config.attributes.clone(),
+            checkpoint: Some(true),
+            ..Default::default()
         }
     }
 
@@ -289,6 +316,7 @@ impl AgentCore {
         let executors = self.frameworks.values().flat_map(|f| f.executors.values());
         let executor_deadlines = executors.flat_map(|e| [e.registration_deadline, e.destroy_at]);
         [
+            self.recovery_deadline,
             self.registration_at,
             self.ping_deadline,
             self.updates.next_deadline(),
@@ -302,6 +330,9 @@ impl AgentCore {
     /// Runs what is due at `now`: registration retries, the ping timeout,
     /// status update resends, executor timeouts.
     pub fn tick(&mut self, now: Instant) {
+        if self.recovery_deadline.is_some_and(|at| at <= now) {
+            self.finish_recovery(now);
+        }
         if self.registration_at.is_some_and(|at| at <= now) {
             self.register(now);
         }
@@ -341,7 +372,7 @@ impl AgentCore {
     }
 
     fn register(&mut self, now: Instant) {
-        if self.state != AgentState::Disconnected {
+        if self.state != AgentState::Disconnected || self.recovering() {
             self.registration_at = None;
             return;
         }
@@ -427,6 +458,7 @@ impl AgentCore {
             Some(master) => {
                 tracing::info!(master = %master, "New master detected at {master}");
                 self.master = master;
+                self.master_known = true;
                 self.ping_deadline = None;
                 if self.state == AgentState::Running {
                     self.state = AgentState::Disconnected;
@@ -436,6 +468,7 @@ impl AgentCore {
             }
             None => {
                 tracing::warn!("Lost leading master");
+                self.master_known = false;
                 self.ping_deadline = None;
                 self.registration_at = None;
                 if self.state == AgentState::Running {
@@ -488,12 +521,12 @@ impl AgentCore {
         match short {
             "SlaveRegisteredMessage" => {
                 if let Some(m) = decode::<msg::SlaveRegisteredMessage>(name, body) {
-                    self.registered(from, m.slave_id, m.connection, now);
+                    self.registered(from, m.slave_id, m.connection, Vec::new(), now);
                 }
             }
             "SlaveReregisteredMessage" => {
                 if let Some(m) = decode::<msg::SlaveReregisteredMessage>(name, body) {
-                    self.registered(from, m.slave_id, m.connection, now);
+                    self.registered(from, m.slave_id, m.connection, m.reconciliations, now);
                 }
             }
             "PingSlaveMessage" => {
@@ -538,6 +571,7 @@ impl AgentCore {
                         }
                         framework.pid = m.pid.and_then(|p| p.parse().ok());
                         tracing::info!(framework_id = %fid, "Updated framework");
+                        self.checkpoint_framework(&fid);
                     }
                 }
             }
@@ -604,6 +638,7 @@ impl AgentCore {
         from: &Upid,
         slave_id: v0::SlaveId,
         connection: Option<msg::MasterSlaveConnection>,
+        reconciliations: Vec<msg::ReconcileTasksMessage>,
         now: Instant,
     ) {
         if *from != self.master {
@@ -631,9 +666,13 @@ impl AgentCore {
                 self.state = AgentState::Running;
                 self.registration_at = None;
                 self.ping_deadline = Some(now + self.ping_timeout);
+                self.checkpoint(crate::checkpoint::Checkpoint::Agent(Box::new(
+                    self.info.clone(),
+                )));
                 for update in self.updates.resume(now) {
                     self.forward(update);
                 }
+                self.reconcile(reconciliations, now);
             }
             AgentState::Running => tracing::warn!("Already registered with master {}", self.master),
             AgentState::Terminating => {
@@ -749,11 +788,13 @@ impl AgentCore {
             .map(|e| (e.state, e.link.clone()));
         match existing {
             Some((ExecutorState::Registering, _)) => {
+                self.checkpoint_tasks(&fid, &eid, std::slice::from_ref(&task));
                 if let Some(executor) = self.executor_mut(&fid, &eid) {
                     executor.queued.push(task);
                 }
             }
             Some((ExecutorState::Running, link)) => {
+                self.checkpoint_tasks(&fid, &eid, std::slice::from_ref(&task));
                 self.add_to_running_executor(&fid, &eid, std::slice::from_ref(&task));
                 if let Some(link) = link {
                     self.deliver_task(&fid, &link, task);
@@ -933,9 +974,30 @@ impl AgentCore {
             registration_deadline: Some(now + self.config.executor_registration_timeout),
             destroy_at: None,
             termination: None,
+            recovered_pid: None,
+        };
+        let tasks = executor.queued.clone();
+        let checkpoint = crate::checkpoint::Checkpoint::Executor {
+            framework_id: fid.clone(),
+            info: Box::new(executor.info.clone()),
+            container_id: executor.container_id.clone(),
+            command_executor,
         };
         if let Some(framework) = self.frameworks.get_mut(fid) {
-            framework.executors.insert(eid, executor);
+            framework.executors.insert(eid.clone(), executor);
+        }
+        if self.checkpointing(fid) {
+            // Before the launch: a restarted agent must know the run.
+            let launch = self
+                .effects
+                .iter()
+                .rposition(|e| matches!(e, Effect::Launch(_)))
+                .unwrap_or(self.effects.len());
+            let launched = self.effects.split_off(launch);
+            self.checkpoint_framework(fid);
+            self.checkpoint(checkpoint);
+            self.checkpoint_tasks(fid, &eid, &tasks);
+            self.effects.extend(launched);
         }
     }
 
@@ -1028,6 +1090,7 @@ impl AgentCore {
             .map(|e| (e.state, e.link.clone()));
         match existing {
             Some((ExecutorState::Registering, _)) => {
+                self.checkpoint_tasks(&fid, &eid, &tasks);
                 if let Some(executor) = self.executor_mut(&fid, &eid) {
                     executor
                         .queued_groups
@@ -1036,6 +1099,7 @@ impl AgentCore {
                 }
             }
             Some((ExecutorState::Running, link)) => {
+                self.checkpoint_tasks(&fid, &eid, &tasks);
                 self.add_to_running_executor(&fid, &eid, &tasks);
                 if let Some(link) = link {
                     self.deliver_group(&fid, &link, tasks);
@@ -1515,7 +1579,15 @@ impl AgentCore {
                 self.send(&master, &exited);
             }
         }
+        if self.checkpointing(&fid) {
+            self.checkpoint(crate::checkpoint::Checkpoint::Completed {
+                framework_id: fid.clone(),
+                executor_id: eid.clone(),
+                container_id: container_id.to_string(),
+            });
+        }
         self.maybe_archive_executor(&fid, &eid);
+        self.maybe_finish_cleanup();
     }
 
     /// A status update the agent itself makes (`SOURCE_SLAVE`).
@@ -1664,6 +1736,13 @@ impl AgentCore {
         }
         let uuid = update.uuid.clone().unwrap_or_default();
         let state = update.status.state;
+        let duplicate = self.updates.has_received(&fid, &task_id, &uuid);
+        let record = (!duplicate).then(|| msg::StatusUpdateRecord {
+            r#type: msg::status_update_record::Type::Update as i32,
+            update: Some(update.clone()),
+            uuid: None,
+        });
+        let mark = self.effects.len();
         match self.updates.update(update, now) {
             Ok(Some(forward)) => self.forward(forward),
             Ok(None) => {}
@@ -1672,6 +1751,10 @@ impl AgentCore {
                 self.metrics.bump("invalid_status_updates");
                 return;
             }
+        }
+        if let Some(record) = record {
+            // Checkpointed before it is forwarded or acknowledged.
+            self.checkpoint_record(mark, &fid, &task_id, record);
         }
         self.metrics.bump("valid_status_updates");
         if is_terminal(state) {
@@ -1734,6 +1817,7 @@ impl AgentCore {
     fn acknowledgement(&mut self, message: msg::StatusUpdateAcknowledgementMessage, now: Instant) {
         let fid = FrameworkId::from(&message.framework_id);
         let task_id = TaskId::from(&message.task_id);
+        let mark = self.effects.len();
         let acked = match self.updates.acknowledge(&fid, &task_id, &message.uuid, now) {
             Ok(acked) => acked,
             Err(e) => {
@@ -1741,6 +1825,12 @@ impl AgentCore {
                 return;
             }
         };
+        let record = msg::StatusUpdateRecord {
+            r#type: msg::status_update_record::Type::Ack as i32,
+            update: None,
+            uuid: Some(message.uuid.clone()),
+        };
+        self.checkpoint_record(mark, &fid, &task_id, record);
         if let Some(next) = acked.next {
             self.forward(next);
         }

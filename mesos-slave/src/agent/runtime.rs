@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::core::{AgentCore, CallError, Effect};
 use super::state::ConnId;
 use super::{json, monitor};
+use crate::checkpoint::{MetaPaths, Recovery};
 use crate::config::AgentConfig;
 use crate::containerizer::ContainerExit;
 use crate::containerizer::containers::{ContainerEvent, Limitation, MesosContainerizer};
@@ -84,6 +85,22 @@ impl Agent {
         process_id: &str,
         delegate: bool,
     ) -> Agent {
+        Agent::start_recovered(config, transport, process_id, delegate, None)
+    }
+
+    /// [`Agent::start`] after a restart: with `recovery` (what
+    /// [`crate::checkpoint::plan`] decided), the agent takes its
+    /// checkpointed id, frameworks, executors and tasks back, finds their
+    /// containers again, and waits for the executors to reconnect before
+    /// re-registering (or, with `--recover=cleanup`, kills them and
+    /// stops).
+    pub fn start_recovered(
+        config: AgentConfig,
+        transport: Transport,
+        process_id: &str,
+        delegate: bool,
+        recovery: Option<Recovery>,
+    ) -> Agent {
         let pid = transport.upid(process_id);
         let mailbox = transport.spawn(process_id);
         let (inputs, input_rx) = mpsc::unbounded_channel();
@@ -112,7 +129,14 @@ impl Agent {
             }
         }
         let events = inputs.clone();
-        let containerizer = MesosContainerizer::new(
+        let recovered_ids: Vec<String> = recovery
+            .iter()
+            .flat_map(|r| r.agent.iter())
+            .flat_map(|a| a.frameworks.iter())
+            .flat_map(|f| f.executors.iter())
+            .map(|e| e.container_id.clone())
+            .collect();
+        let mut containerizer = MesosContainerizer::recovering(
             &config.containerizer,
             Arc::new(move |event| {
                 let input = match event {
@@ -130,15 +154,37 @@ impl Agent {
                 let _ = events.send(input);
             }),
             Some(files),
+            &recovered_ids,
         );
         let zk = config.master_zk.clone();
+        let meta = MetaPaths::new(&config.work_dir);
         let mut core = AgentCore::new(config, pid.clone(), start_time);
+        let recovering = recovery.is_some();
+        if let Some(recovery) = recovery {
+            let now = Instant::now().into_std();
+            for container in core.recover(recovery.agent, now) {
+                containerizer.recover(&container);
+            }
+            match crate::checkpoint::current_boot_id() {
+                Ok(boot_id) => {
+                    if let Err(e) =
+                        crate::checkpoint::write_atomic(&meta.boot_id(), boot_id.as_bytes())
+                    {
+                        tracing::error!("Failed to checkpoint the boot id: {e}");
+                    }
+                }
+                Err(e) => tracing::error!("Could not retrieve boot id: {e}"),
+            }
+        }
         match zk {
             // Registration waits for the detected leader.
             Some((url, session_timeout)) => spawn_detector(url, session_timeout, inputs.clone()),
+            // Recovery starts registration once it is done.
+            None if recovering => {}
             None => core.start(Instant::now().into_std()),
         }
         let runtime = Runtime {
+            meta,
             core,
             docker_containers: HashMap::new(),
             transport,
@@ -205,6 +251,8 @@ fn spawn_detector(
 }
 
 struct Runtime {
+    /// Where the checkpoint is written.
+    meta: MetaPaths,
     core: AgentCore,
     /// Docker containers of running Docker executors, by container id:
     /// their names and the engine they run on.
@@ -446,7 +494,28 @@ impl Runtime {
                         self.docker_containers
                             .insert(spec.container_id.clone(), container);
                     }
-                    self.containerizer.launch(*spec)
+                    let fid = mesos::ids::FrameworkId::new(&spec.framework_id);
+                    let pid_file = self
+                        .core
+                        .agent_id()
+                        .filter(|_| self.core.checkpointing(&fid))
+                        .map(|agent_id| {
+                            self.meta.forked_pid(
+                                agent_id,
+                                &spec.framework_id,
+                                &spec.executor_id,
+                                &spec.container_id,
+                            )
+                        });
+                    self.containerizer.launch_checkpointed(*spec, pid_file)
+                }
+                Effect::Checkpoint {
+                    agent_id,
+                    checkpoint,
+                } => {
+                    if let Err(e) = self.meta.write(&agent_id, &checkpoint) {
+                        tracing::error!("Failed to checkpoint: {e}");
+                    }
                 }
                 Effect::Update {
                     container_id,
