@@ -160,10 +160,21 @@ impl Agent {
         let meta = MetaPaths::new(&config.work_dir);
         let mut core = AgentCore::new(config, pid.clone(), start_time);
         let recovering = recovery.is_some();
+        let mut docker_containers = HashMap::new();
         if let Some(recovery) = recovery {
             let now = Instant::now().into_std();
             for container in core.recover(recovery.agent, now) {
                 containerizer.recover(&container);
+                // Its Docker container, stopped and removed when its
+                // executor ends, as for a container launched by this run.
+                if let (true, Some(config)) = (container.docker, core.config.docker.clone()) {
+                    let name = docker::container_name(&container.container_id);
+                    tracing::info!(
+                        container_id = container.container_id,
+                        "Recovering Docker container {name}"
+                    );
+                    docker_containers.insert(container.container_id.clone(), (name, config));
+                }
             }
             match crate::checkpoint::current_boot_id() {
                 Ok(boot_id) => {
@@ -186,7 +197,7 @@ impl Agent {
         let runtime = Runtime {
             meta,
             core,
-            docker_containers: HashMap::new(),
+            docker_containers,
             transport,
             pid: pid.clone(),
             inputs: inputs.clone(),

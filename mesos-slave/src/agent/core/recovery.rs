@@ -46,6 +46,9 @@ pub struct RecoveredContainer {
     pub sandbox: PathBuf,
     /// The pid the agent forked for it, if checkpointed.
     pub pid: Option<u32>,
+    /// A command task in a Docker container (`mesos-<container id>`),
+    /// run by `mesos-docker-executor`.
+    pub docker: bool,
 }
 
 impl AgentCore {
@@ -271,6 +274,11 @@ impl AgentCore {
                 termination: None,
                 recovered_pid: executor.libprocess_pid.clone(),
             };
+            let docker = executor.command_executor
+                && executor
+                    .tasks
+                    .iter()
+                    .any(|t| crate::containerizer::docker::wants_docker(t.task.container.as_ref()));
             for task in executor.tasks {
                 let task_id = TaskId::from(&task.task.task_id);
                 let open = self
@@ -304,6 +312,7 @@ impl AgentCore {
                 executor_id: eid.as_str().to_string(),
                 sandbox: directory,
                 pid: executor.forked_pid.filter(|_| !executor.completed),
+                docker,
             });
             framework.executors.insert(eid, state);
         }
