@@ -217,3 +217,50 @@ async fn non_checkpointing_task_is_lost_with_its_agent() {
     let state = cluster.master_state().await;
     assert_eq!(state["slaves"][0]["used_resources"]["cpus"], 0.0, "{state}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_agent_info_is_refused_and_the_same_flags_recover() {
+    let mut cluster = Cluster::start(1).await;
+    let before = agent_ids(&cluster).await;
+    assert_eq!(before.len(), 1);
+    // The agent checkpoints its info once it hears it is registered.
+    let info = cluster.agents[0]
+        .work_dir
+        .clone()
+        .unwrap()
+        .join("meta/slaves/latest/slave.info");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !info.is_file() {
+        assert!(Instant::now() < deadline, "no {}", info.display());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.kill_agent(0);
+
+    // New attributes: not the agent that checkpointed (Mesos's default
+    // --reconfiguration_policy=equal), and the host did not reboot.
+    cluster.respawn_agent(0, &["--attributes=rack:r2"]);
+    let exit = cluster.agents[0].wait_exit(Duration::from_secs(20));
+    assert!(
+        exit.is_some_and(|s| !s.success()),
+        "the agent refuses to start: {exit:?}"
+    );
+    let log = std::fs::read_to_string(&cluster.agents[0].log).unwrap();
+    assert!(
+        log.contains("Incompatible agent info detected: Attributes differ"),
+        "{log}"
+    );
+    assert!(log.contains("rm -f "), "{log}");
+    assert!(log.contains("meta/slaves/latest"), "{log}");
+
+    // With its old flags it comes back as the same agent.
+    cluster.restart_agent(0, &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while agent_ids(&cluster).await != before {
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not re-register\n{}",
+            cluster.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
