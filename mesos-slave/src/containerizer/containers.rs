@@ -232,7 +232,7 @@ impl MesosContainerizer {
         tokio::spawn(async move {
             let message = match pid {
                 Some(pid) => {
-                    posix::wait_foreign(pid).await;
+                    watch_recovered(pid, &container_id, &slot, &events).await;
                     posix::sweep_session(pid);
                     "exited; its exit status is unknown after the agent's restart"
                 }
@@ -338,6 +338,38 @@ fn destroy_orphans(cgroups: Arc<Cgroups>, recovered: &[String]) {
             }
         }
     });
+}
+
+/// Waits for a recovered executor to end, watching its memory cgroup for
+/// the OOM killer as a launched container's is watched.
+async fn watch_recovered(pid: u32, container_id: &str, slot: &Arc<Slot>, events: &EventSink) {
+    let memory = lock(&slot.cgroups)
+        .as_ref()
+        .and_then(|c| c.memory_dir().map(|d| (c.version(), d.to_path_buf())));
+    let wait = posix::wait_foreign(pid);
+    tokio::pin!(wait);
+    let Some((version, dir)) = memory else {
+        return wait.await;
+    };
+    tokio::select! {
+        () = &mut wait => {}
+        oom = cgroups::oom::watch(version, dir) => {
+            if oom {
+                let limitation = lock(&slot.cgroups).as_ref().and_then(oom_limitation);
+                if let Some(limitation) = limitation {
+                    let first = !std::mem::replace(&mut lock(&slot.state).limited, true);
+                    if first {
+                        events(ContainerEvent::Limited {
+                            container_id: container_id.to_string(),
+                            limitation,
+                        });
+                    }
+                }
+                kill(slot);
+            }
+            wait.await
+        }
+    }
 }
 
 fn kill(slot: &Arc<Slot>) {
