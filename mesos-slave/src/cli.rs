@@ -200,8 +200,8 @@ pub struct AgentFlags {
     pub docker_remove_delay: Duration,
 
     /// Whether the Docker containerizer kills containers it did not start
-    /// or no longer knows. Accepted; orphans are not looked for yet (no
-    /// agent recovery).
+    /// or no longer knows. Accepted; orphans are not looked for yet
+    /// (recovered containers are found through the checkpoint).
     #[arg(long, env = "MESOS_DOCKER_KILL_ORPHANS", default_value_t = true, action = ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub docker_kill_orphans: bool,

@@ -52,9 +52,6 @@ const DEFAULT_MASTER_PING_TIMEOUT: Duration = Duration::from_secs(75);
 /// The agent's `--recovery_timeout` default, told to executors.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
-/// The agent's `--executor_reregistration_timeout` default.
-const EXECUTOR_REREGISTRATION_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// The version the agent reports.
 pub const VERSION: &str = "1.11.0";
 
@@ -878,7 +875,7 @@ impl AgentCore {
             checkpoint,
             shutdown_grace_period: self.config.executor_shutdown_grace_period,
             recovery_timeout: RECOVERY_TIMEOUT,
-            subscription_backoff_max: EXECUTOR_REREGISTRATION_TIMEOUT,
+            subscription_backoff_max: self.config.executor_reregistration_timeout,
         });
         // The default executor brings no command: the agent runs its own.
         let mut command = if info.r#type == Some(v0::executor_info::Type::Default as i32) {
