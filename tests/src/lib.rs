@@ -475,6 +475,7 @@ impl Drop for Cluster {
             agent.stop();
         }
         self.master.stop();
+        self.kill_checkpointed_executors();
         if std::thread::panicking() {
             eprintln!("{}", self.logs());
             if let Some(root) = self.root.take() {
@@ -626,6 +627,62 @@ impl Daemon {
                 return None;
             }
             std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+}
+
+impl Cluster {
+    /// Kills the executors the agents checkpointed that still run: a
+    /// stopped agent leaves checkpointing frameworks' executors running
+    /// (as Mesos's does, for its next start to recover), and a test must
+    /// leave no process behind. Each pid is read from a `forked.pid` under
+    /// an agent's `meta` directory and checked to lead its own session
+    /// (as every executor does) before its session is killed.
+    pub fn kill_checkpointed_executors(&self) {
+        fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_symlink() {
+                    continue;
+                }
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if path.file_name().is_some_and(|n| n == "forked.pid") {
+                    found.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        for work_dir in self.agents.iter().filter_map(|a| a.work_dir.as_deref()) {
+            walk(&work_dir.join("meta"), &mut files);
+        }
+        for file in files {
+            let Some(pid) = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|text| text.trim().parse::<libc::pid_t>().ok())
+                .filter(|&pid| pid > 1)
+            else {
+                continue;
+            };
+            // SAFETY: getsid has no memory effects.
+            if unsafe { libc::getsid(pid) } != pid {
+                continue;
+            }
+            // The whole session: the executor and its tasks' groups.
+            let members = std::fs::read_dir("/proc")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok());
+            for member in members {
+                // SAFETY: getsid and kill have no memory effects; only
+                // members of the executor's session are signalled.
+                unsafe {
+                    if libc::getsid(member) == pid {
+                        libc::kill(member, libc::SIGKILL);
+                    }
+                }
+            }
         }
     }
 }

@@ -264,3 +264,32 @@ async fn a_changed_agent_info_is_refused_and_the_same_flags_recover() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_leaves_checkpointed_executors_running_for_the_next_start() {
+    let mut cluster = Cluster::start(1).await;
+    let mut framework =
+        Framework::subscribe_checkpointing(cluster.master.addr, "recovery-sigterm").await;
+    run_task(&mut framework, "upgraded", "sleep 5").await;
+    let work_dir = cluster.agents[0].work_dir.clone().unwrap();
+    let pids = forked_pids(&work_dir);
+    let _executors = Executors(pids.clone());
+    assert_eq!(pids.len(), 1, "{pids:?}");
+
+    // An operator's restart (`systemctl restart`): SIGTERM, then a start.
+    cluster.agents[0].stop();
+    assert!(running(pids[0]), "the executor outlives a stopped agent");
+    cluster.restart_agent(0, &[]).await;
+    let status = loop {
+        let status = framework.update_of("upgraded").await;
+        if state(&status) != v1::TaskState::TaskRunning {
+            break status;
+        }
+    };
+    assert_eq!(
+        state(&status),
+        v1::TaskState::TaskFinished,
+        "{status:?}\n{}",
+        cluster.logs()
+    );
+}

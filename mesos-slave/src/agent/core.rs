@@ -1407,6 +1407,40 @@ impl AgentCore {
         }
     }
 
+    /// The agent process is stopping on its own (SIGTERM), as Mesos's
+    /// `Slave::finalize`: the executors of frameworks that do not
+    /// checkpoint are shut down; those of checkpointing frameworks are
+    /// left running for the next run of the agent to recover. Returns the
+    /// containers left running.
+    pub fn finalize(&mut self, now: Instant) -> Vec<String> {
+        self.registration_at = None;
+        self.ping_deadline = None;
+        self.recovery_deadline = None;
+        let mut kept = Vec::new();
+        let fids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
+        for fid in fids {
+            if self.checkpointing(&fid) {
+                let framework = &self.frameworks[&fid];
+                kept.extend(
+                    framework
+                        .executors
+                        .values()
+                        .filter(|e| e.state != ExecutorState::Terminated)
+                        .map(|e| e.container_id.clone()),
+                );
+            } else {
+                self.shutdown_framework(&fid, now);
+            }
+        }
+        if !kept.is_empty() {
+            tracing::info!(
+                "Leaving {} executors of checkpointing frameworks running",
+                kept.len()
+            );
+        }
+        kept
+    }
+
     /// Shuts down everything: the agent is stopping.
     pub fn shutdown(&mut self, now: Instant) {
         self.state = AgentState::Terminating;

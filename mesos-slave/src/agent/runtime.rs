@@ -217,7 +217,10 @@ impl Agent {
         &self.pid
     }
 
-    /// Stops the agent: executors are asked to shut down, then killed.
+    /// Stops the agent, as SIGTERM stops Mesos's: the executors of
+    /// frameworks that do not checkpoint are asked to shut down, then
+    /// killed; those of checkpointing frameworks keep running, for the
+    /// agent's next start to recover.
     pub async fn shutdown(self) {
         let (reply, done) = oneshot::channel();
         if self.inputs.send(Input::Shutdown(reply)).is_ok() {
@@ -550,13 +553,26 @@ impl Runtime {
         }
     }
 
-    /// Shuts down every executor, waiting for them a while, then kills
-    /// what is left.
+    /// Shuts down the executors (all of them when the master said so,
+    /// else those of non-checkpointing frameworks), waiting for them a
+    /// while, then kills what is left of them.
     async fn stop(&mut self, inputs: &mut mpsc::UnboundedReceiver<Input>) {
-        self.core.shutdown(Instant::now().into_std());
+        let now = Instant::now().into_std();
+        let kept = if self.terminated {
+            self.core.shutdown(now);
+            Vec::new()
+        } else {
+            self.core.finalize(now)
+        };
         self.apply();
+        let ending = |containerizer: &MesosContainerizer| {
+            containerizer
+                .container_ids()
+                .iter()
+                .any(|id| !kept.contains(id))
+        };
         let give_up = Instant::now() + SHUTDOWN_WAIT;
-        while !self.containerizer.is_empty() {
+        while ending(&self.containerizer) {
             tokio::select! {
                 input = inputs.recv() => match input {
                     Some(input @ Input::Exited { .. }) => self.input(input),
@@ -571,9 +587,9 @@ impl Runtime {
             self.apply();
         }
         // Kill what is left, and wait a little for the cgroups to go.
-        self.containerizer.destroy_all();
+        self.containerizer.destroy_all_except(&kept);
         let give_up = Instant::now() + SHUTDOWN_WAIT;
-        while !self.containerizer.is_empty() {
+        while ending(&self.containerizer) {
             tokio::select! {
                 input = inputs.recv() => match input {
                     Some(Input::Exited { container_id, .. }) => self.containerizer.remove(&container_id),

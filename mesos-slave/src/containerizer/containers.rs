@@ -283,7 +283,17 @@ impl MesosContainerizer {
     /// Kills every container (the agent is stopping); their `Exited`s
     /// follow once their cgroups are gone.
     pub fn destroy_all(&self) {
+        self.destroy_all_except(&[]);
+    }
+
+    /// [`MesosContainerizer::destroy_all`] but for the containers `kept`
+    /// (checkpointing frameworks' executors, left for the agent's next
+    /// run to recover).
+    pub fn destroy_all_except(&self, kept: &[String]) {
         for (container_id, slot) in &self.containers {
+            if kept.contains(container_id) {
+                continue;
+            }
             tracing::info!(container_id, "Killing container at shutdown");
             kill(slot);
         }

@@ -505,3 +505,37 @@ fn tasks_the_master_knows_and_the_agent_does_not_are_reported_lost() {
         Some(v0::task_status::Reason::Reconciliation as i32)
     );
 }
+
+#[test]
+fn finalize_leaves_checkpointing_executors_and_stops_the_others() {
+    let t0 = Instant::now();
+    let mut core = registered_core(t0);
+    let effects = run_task(&mut core, true, t0);
+    let kept_container = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Launch(spec) => Some(spec.container_id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(core.finalize(t0), vec![kept_container]);
+    let effects = core.drain();
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Destroy { .. } | Effect::ToExecutor { .. })),
+        "{effects:?}"
+    );
+
+    let mut core = registered_core(t0);
+    let effects = run_task(&mut core, false, t0);
+    let container_id = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Launch(spec) => Some(spec.container_id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(core.finalize(t0).is_empty());
+    assert!(core.drain().contains(&Effect::Destroy { container_id }));
+}
