@@ -636,7 +636,7 @@ impl Cluster {
     /// stopped agent leaves checkpointing frameworks' executors running
     /// (as Mesos's does, for its next start to recover), and a test must
     /// leave no process behind. Each pid is read from a `forked.pid` under
-    /// an agent's `meta` directory and checked to lead its own session
+    /// the cluster's directories and checked to lead its own session
     /// (as every executor does) before its session is killed.
     pub fn kill_checkpointed_executors(&self) {
         fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
@@ -652,9 +652,10 @@ impl Cluster {
                 }
             }
         }
+        // Every work directory of the cluster (the agents', mesos-local's).
         let mut files = Vec::new();
-        for work_dir in self.agents.iter().filter_map(|a| a.work_dir.as_deref()) {
-            walk(&work_dir.join("meta"), &mut files);
+        if let Some(root) = &self.root {
+            walk(root.path(), &mut files);
         }
         for file in files {
             let Some(pid) = std::fs::read_to_string(&file)
@@ -683,6 +684,28 @@ impl Cluster {
                     }
                 }
             }
+        }
+    }
+}
+
+impl Cluster {
+    /// Waits until agent `index` has checkpointed its info
+    /// (`meta/slaves/latest/slave.info`), which it does on taking its
+    /// registration: the master counts an agent activated a little
+    /// earlier, and a task sent in between finds the agent unregistered.
+    ///
+    /// # Panics
+    /// When that takes longer than [`READY_TIMEOUT`].
+    pub async fn wait_for_agent_checkpoint(&self, index: usize) {
+        let info = self.agents[index]
+            .work_dir
+            .as_ref()
+            .expect("agents have a work directory")
+            .join("meta/slaves/latest/slave.info");
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while !info.is_file() {
+            assert!(Instant::now() < deadline, "no {}", info.display());
+            tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
 }

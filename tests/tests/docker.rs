@@ -419,6 +419,7 @@ async fn a_docker_task_survives_an_agent_kill_and_its_container_is_removed_after
     }
     let image = TestImage::build("recover");
     let mut cluster = docker_cluster("1secs").await;
+    cluster.wait_for_agent_checkpoint(0).await;
     let mut framework =
         Framework::subscribe_checkpointing(cluster.master.addr, "docker-recovery").await;
     let offer = framework.offers().await.remove(0);

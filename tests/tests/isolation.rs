@@ -378,6 +378,7 @@ async fn a_recovered_containers_cgroups_are_kept_then_removed_with_it() {
     let flags = agent_flags(&cgroups);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let mut cluster = Cluster::start_with_agent_flags(1, &[], &flags).await;
+    cluster.wait_for_agent_checkpoint(0).await;
     let mut framework =
         Framework::subscribe_checkpointing(cluster.master.addr, "cgroups-recovery").await;
     launch(&mut framework, "kept", "sleep 6", 0.1, 64.0).await;
