@@ -13,7 +13,8 @@ use mesos::resources::Resources;
 use mesos::upid::Upid;
 use mesos::wire::mesos as v0;
 
-use crate::config::{AgentConfig, ContainerizerConfig, default_launcher_dir};
+use crate::checkpoint::ReconfigurationPolicy;
+use crate::config::{AgentConfig, ContainerizerConfig, RecoverMode, default_launcher_dir};
 use crate::containerizer::cgroups::CgroupsConfig;
 use crate::containerizer::docker::DockerConfig;
 use crate::containerizer::isolation::Isolation;
@@ -221,8 +222,8 @@ pub struct AgentFlags {
     pub docker_remove_delay: Duration,
 
     /// Whether the Docker containerizer kills containers it did not start
-    /// or no longer knows. Accepted; orphans are not looked for yet (no
-    /// agent recovery).
+    /// or no longer knows. Accepted; orphans are not looked for yet
+    /// (recovered containers are found through the checkpoint).
     #[arg(long, env = "MESOS_DOCKER_KILL_ORPHANS", default_value_t = true, action = ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub docker_kill_orphans: bool,
@@ -241,13 +242,24 @@ pub struct AgentFlags {
     )]
     pub sandbox_directory: String,
 
-    /// `reconnect` or `cleanup`. Accepted; agent recovery is not
-    /// implemented yet, so the agent always starts afresh.
+    /// What a restarted agent does with the executors of checkpointing
+    /// frameworks it finds still running: `reconnect` to them, or
+    /// `cleanup` (kill them, then exit).
     #[arg(long, env = "MESOS_RECOVER", default_value = "reconnect")]
     pub recover: String,
 
-    /// Whether recovery errors are fatal. Accepted; recovery is not
-    /// implemented yet.
+    /// How long recovered executors have to reconnect after a restart
+    /// before they are killed.
+    #[arg(long, env = "MESOS_EXECUTOR_REREGISTRATION_TIMEOUT", default_value = "2secs", value_parser = parse_duration)]
+    pub executor_reregistration_timeout: Duration,
+
+    /// Which changes of the agent's info (resources, attributes) keep its
+    /// id across a restart: `equal` (none) or `additive` (additions only).
+    #[arg(long, env = "MESOS_RECONFIGURATION_POLICY", default_value = "equal")]
+    pub reconfiguration_policy: String,
+
+    /// Whether errors reading the checkpoint at recovery are fatal; with
+    /// `--strict=false` what cannot be read is skipped.
     #[arg(long, env = "MESOS_STRICT", default_value_t = true, action = ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub strict: bool,
@@ -484,16 +496,8 @@ impl AgentFlags {
                 "--docker_mesos_image is not supported; executors run as processes of the agent"
             );
         }
-        match self.recover.as_str() {
-            "reconnect" => {}
-            "cleanup" => tracing::warn!(
-                "--recover=cleanup: agent recovery is not implemented; nothing to clean up"
-            ),
-            other => bail!("--recover={other}: expected 'reconnect' or 'cleanup'"),
-        }
-        if !self.strict {
-            tracing::warn!("--strict=false has no effect: agent recovery is not implemented");
-        }
+        self.recover_mode()?;
+        self.reconfiguration()?;
         if self.switch_user {
             tracing::info!("Tasks run as the agent's user: --switch_user is not implemented");
         }
@@ -504,6 +508,29 @@ impl AgentFlags {
             tracing::warn!("--logbufsecs has no effect: log lines are written at once");
         }
         Ok(())
+    }
+
+    /// `--recover`.
+    pub fn recover_mode(&self) -> anyhow::Result<RecoverMode> {
+        match self.recover.as_str() {
+            "reconnect" => Ok(RecoverMode::Reconnect),
+            "cleanup" => Ok(RecoverMode::Cleanup),
+            other => bail!(
+                "Unknown option for 'recover' flag {other}. Expected 'reconnect' or 'cleanup'"
+            ),
+        }
+    }
+
+    /// `--reconfiguration_policy`.
+    pub fn reconfiguration(&self) -> anyhow::Result<ReconfigurationPolicy> {
+        match self.reconfiguration_policy.as_str() {
+            "equal" => Ok(ReconfigurationPolicy::Equal),
+            "additive" => Ok(ReconfigurationPolicy::Additive),
+            other => bail!(
+                "Unknown option for 'reconfiguration_policy' flag {other}. \
+                 Expected 'equal' or 'additive'"
+            ),
+        }
     }
 
     /// `--isolation` with the `--cgroups_*` flags, and the isolators
@@ -626,6 +653,14 @@ impl AgentFlags {
             put("docker_mesos_image", v.clone());
         }
         put("recover", self.recover.clone());
+        put(
+            "executor_reregistration_timeout",
+            mesos::flags::format_duration(self.executor_reregistration_timeout),
+        );
+        put(
+            "reconfiguration_policy",
+            self.reconfiguration_policy.clone(),
+        );
         put("strict", self.strict.to_string());
         put("switch_user", self.switch_user.to_string());
         put(
@@ -717,6 +752,8 @@ impl AgentFlags {
             .clone()
             .unwrap_or_else(default_launcher_dir);
         config.executor_registration_timeout = self.executor_registration_timeout;
+        config.executor_reregistration_timeout = self.executor_reregistration_timeout;
+        config.recover = self.recover_mode()?;
         config.executor_shutdown_grace_period = self.executor_shutdown_grace_period;
         config.registration_backoff_factor = self.registration_backoff_factor;
         config.gc_delay = self.gc_delay;
@@ -784,11 +821,13 @@ async fn serve(flags: AgentFlags, config: AgentConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create --work_dir {}", config.work_dir.display()))?;
     let mut config = config;
     config.libprocess_ip = Some(bind.ip).filter(|ip| !ip.is_unspecified());
-    let mut agent = crate::agent::runtime::Agent::start(
+    let recovery = recover(&flags, &config, &transport)?;
+    let mut agent = crate::agent::runtime::Agent::start_recovered(
         config,
         transport,
         crate::config::DEFAULT_PROCESS_ID,
         true,
+        Some(recovery),
     );
     tracing::info!(pid = %agent.pid(), "Agent started");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -802,6 +841,42 @@ async fn serve(flags: AgentFlags, config: AgentConfig) -> anyhow::Result<()> {
     }
     agent.shutdown().await;
     Ok(())
+}
+
+/// Reads the checkpoint under `<work_dir>/meta` and decides what to
+/// recover; an error here is fatal (with `--strict`, any error reading the
+/// checkpoint is), and says how to start afresh.
+fn recover(
+    flags: &AgentFlags,
+    config: &AgentConfig,
+    transport: &mesos::process::Transport,
+) -> anyhow::Result<crate::checkpoint::Recovery> {
+    let meta = crate::checkpoint::MetaPaths::new(&config.work_dir);
+    let port = transport
+        .upid(crate::config::DEFAULT_PROCESS_ID)
+        .address
+        .port();
+    let current = crate::agent::core::AgentCore::agent_info(config, port);
+    let boot_id = crate::checkpoint::current_boot_id()
+        .map_err(|e| tracing::error!("Could not retrieve boot id: {e}"))
+        .ok();
+    let policy = flags.reconfiguration()?;
+    let planned = crate::checkpoint::recover(&meta, flags.strict)
+        .map_err(|e| e.to_string())
+        .and_then(|state| {
+            crate::checkpoint::plan(state, &current, policy, boot_id.as_deref(), &meta)
+        });
+    planned.map_err(|e| {
+        anyhow::anyhow!(
+            "Failed to perform recovery: {e}\n\
+             If the agent's configuration changed and it should keep its id, a more \
+             permissive --reconfiguration_policy may allow the change.\n\
+             To start this agent with a new id instead (its live executors are then \
+             not recovered), remove the checkpoint's latest-agent link and restart:\n\
+             rm -f {}",
+            meta.latest_agent().display()
+        )
+    })
 }
 
 /// Runs `mesos-slave` / `mesos-agent` with the process's arguments.
@@ -869,7 +944,30 @@ mod tests {
         assert_eq!(flags.default_role, "*");
         assert_eq!(flags.isolation, "posix/cpu,posix/mem");
         assert_eq!(flags.recover, "reconnect");
+        assert_eq!(flags.recover_mode().unwrap(), RecoverMode::Reconnect);
+        assert_eq!(
+            flags.executor_reregistration_timeout,
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            flags.reconfiguration().unwrap(),
+            ReconfigurationPolicy::Equal
+        );
         assert!(flags.strict);
+        let cleanup = parse(&["--work_dir=/w", "--recover=cleanup"]).unwrap();
+        assert_eq!(cleanup.recover_mode().unwrap(), RecoverMode::Cleanup);
+        assert!(
+            parse(&["--work_dir=/w", "--recover=sometimes"])
+                .unwrap()
+                .recover_mode()
+                .is_err()
+        );
+        assert!(
+            parse(&["--work_dir=/w", "--reconfiguration_policy=whatever"])
+                .unwrap()
+                .reconfiguration()
+                .is_err()
+        );
         assert_eq!(flags.work_dir, Some(PathBuf::from("/tmp/w")));
         assert!(parse(&["--version"]).unwrap().version);
     }

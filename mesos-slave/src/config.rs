@@ -62,6 +62,21 @@ pub struct AgentConfig {
     pub containerizer: ContainerizerConfig,
     /// The Docker containerizer, when `--containerizers` names `docker`.
     pub docker: Option<crate::containerizer::docker::DockerConfig>,
+    /// `--recover`: what a restarted agent does with the executors it
+    /// finds checkpointed.
+    pub recover: RecoverMode,
+    /// `--executor_reregistration_timeout`: how long recovered executors
+    /// have to reconnect before they are killed.
+    pub executor_reregistration_timeout: Duration,
+}
+
+/// `--recover`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoverMode {
+    /// Reconnect to the executors that still run (Mesos's default).
+    Reconnect,
+    /// Kill them, then stop the agent.
+    Cleanup,
 }
 
 /// Why a configuration cannot run.
@@ -106,6 +121,8 @@ impl AgentConfig {
             seed: 0x5eed,
             containerizer: ContainerizerConfig::default(),
             docker: None,
+            recover: RecoverMode::Reconnect,
+            executor_reregistration_timeout: Duration::from_secs(2),
         }
     }
 

@@ -9,6 +9,8 @@
 //!   `slave(2)`, ...) can share one process, as `mesos-local` does.
 //! - [`status_update`]: the pure status update manager (ordered, retried
 //!   until acknowledged).
+//! - [`checkpoint`]: the checkpoint under `<work_dir>/meta` in Mesos's
+//!   layout, written as the core asks and read back on restart.
 //! - [`containerizer`]: the Mesos containerizer: executors as session
 //!   leaders in their sandbox, `cgroups/*` isolators (v1 and v2, OOM
 //!   detection); the command executor's `ExecutorInfo` and environment.
@@ -42,6 +44,7 @@
 #![deny(missing_docs)]
 
 pub mod agent;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod containerizer;

@@ -211,3 +211,33 @@ async fn next_matching(
         .await
         .unwrap_or_else(|_| panic!("{name}: no {what} within {EVENT_TIMEOUT:?}"))
 }
+
+impl Framework {
+    /// [`Framework::subscribe`] for a framework with `checkpoint=true`:
+    /// its tasks survive a restart of their agent.
+    ///
+    /// # Panics
+    /// When the master refuses or says nothing within [`EVENT_TIMEOUT`].
+    pub async fn subscribe_checkpointing(master: SocketAddr, name: &str) -> Self {
+        let mut call = subscribe_call(name, &[]);
+        if let Some(subscribe) = call.subscribe.as_mut() {
+            subscribe.framework_info.checkpoint = Some(true);
+        }
+        let (scheduler, mut events) = http_scheduler::subscribe(master, &call)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: subscribe: {e}"));
+        let subscribed = next_matching(&mut events, name, "SUBSCRIBED", |e| {
+            event_type(e) == event::Type::Subscribed
+        })
+        .await;
+        let id = subscribed
+            .subscribed
+            .expect("SUBSCRIBED carries `subscribed`")
+            .framework_id;
+        Framework {
+            scheduler,
+            events,
+            id,
+        }
+    }
+}

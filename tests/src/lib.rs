@@ -475,6 +475,7 @@ impl Drop for Cluster {
             agent.stop();
         }
         self.master.stop();
+        self.kill_checkpointed_executors();
         if std::thread::panicking() {
             eprintln!("{}", self.logs());
             if let Some(root) = self.root.take() {
@@ -543,4 +544,168 @@ fn glob_dirs(dir: &Path, pattern: &[&str]) -> Vec<PathBuf> {
         .filter(|child| child.is_dir())
         .flat_map(|child| glob_dirs(&child, rest))
         .collect()
+}
+
+impl Cluster {
+    /// Kills agent `index` (0-based in [`Cluster::agents`]) with SIGKILL, as
+    /// a crash would: its executors are left running.
+    pub fn kill_agent(&mut self, index: usize) {
+        self.agents[index].kill();
+    }
+
+    /// Starts agent `index` again, after [`Cluster::kill_agent`], on the
+    /// same port and work directory with the same flags, plus `extra`
+    /// ones (`--recover=cleanup`); does not wait for it to serve (an agent
+    /// cleaning up exits on its own). Its log is a new file.
+    pub fn respawn_agent(&mut self, index: usize, extra: &[&str]) {
+        let old = &self.agents[index];
+        let (addr, work_dir, name) = (old.addr, old.work_dir.clone(), old.name.clone());
+        let work_dir = work_dir.expect("agents have a work directory");
+        let root = self
+            .root
+            .as_ref()
+            .expect("the root lives as long as the cluster");
+        let restarts = std::fs::read_dir(root.path())
+            .map(|entries| entries.count())
+            .unwrap_or(0);
+        let log = root
+            .path()
+            .join(format!("agent{}.restart{restarts}.log", index + 1));
+        let args = vec![
+            format!("--master={}", self.master.addr),
+            "--ip=127.0.0.1".to_string(),
+            format!("--port={}", addr.port()),
+            "--hostname=127.0.0.1".to_string(),
+            format!("--work_dir={}", work_dir.display()),
+            format!("--resources={AGENT_RESOURCES}"),
+            "--registration_backoff_factor=100ms".to_string(),
+        ];
+        let args = args
+            .into_iter()
+            .chain(self.agent_flags.iter().cloned())
+            .chain(extra.iter().map(|f| f.to_string()))
+            .collect();
+        self.agents[index] = Daemon::spawn(&name, "mesos-slave", args, addr, Some(work_dir), log);
+    }
+
+    /// [`Cluster::respawn_agent`], then waits until it serves `/health`.
+    ///
+    /// # Panics
+    /// When it exits or does not serve within [`READY_TIMEOUT`].
+    pub async fn restart_agent(&mut self, index: usize, extra: &[&str]) {
+        self.respawn_agent(index, extra);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let agent = &mut self.agents[index];
+            if let Err(reason) = agent.check_running() {
+                panic!("{reason}");
+            }
+            if let Ok(response) = http::get(agent.addr, "/health").await
+                && response.status == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not serve /health within {READY_TIMEOUT:?} after its restart",
+                agent.name
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+}
+
+impl Daemon {
+    /// Waits up to `timeout` for it to exit on its own; its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+}
+
+impl Cluster {
+    /// Kills the executors the agents checkpointed that still run: a
+    /// stopped agent leaves checkpointing frameworks' executors running
+    /// (as Mesos's does, for its next start to recover), and a test must
+    /// leave no process behind. Each pid is read from a `forked.pid` under
+    /// the cluster's directories and checked to lead its own session
+    /// (as every executor does) before its session is killed.
+    pub fn kill_checkpointed_executors(&self) {
+        fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_symlink() {
+                    continue;
+                }
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if path.file_name().is_some_and(|n| n == "forked.pid") {
+                    found.push(path);
+                }
+            }
+        }
+        // Every work directory of the cluster (the agents', mesos-local's).
+        let mut files = Vec::new();
+        if let Some(root) = &self.root {
+            walk(root.path(), &mut files);
+        }
+        for file in files {
+            let Some(pid) = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|text| text.trim().parse::<libc::pid_t>().ok())
+                .filter(|&pid| pid > 1)
+            else {
+                continue;
+            };
+            // SAFETY: getsid has no memory effects.
+            if unsafe { libc::getsid(pid) } != pid {
+                continue;
+            }
+            // The whole session: the executor and its tasks' groups.
+            let members = std::fs::read_dir("/proc")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok());
+            for member in members {
+                // SAFETY: getsid and kill have no memory effects; only
+                // members of the executor's session are signalled.
+                unsafe {
+                    if libc::getsid(member) == pid {
+                        libc::kill(member, libc::SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Cluster {
+    /// Waits until agent `index` has checkpointed its info
+    /// (`meta/slaves/latest/slave.info`), which it does on taking its
+    /// registration: the master counts an agent activated a little
+    /// earlier, and a task sent in between finds the agent unregistered.
+    ///
+    /// # Panics
+    /// When that takes longer than [`READY_TIMEOUT`].
+    pub async fn wait_for_agent_checkpoint(&self, index: usize) {
+        let info = self.agents[index]
+            .work_dir
+            .as_ref()
+            .expect("agents have a work directory")
+            .join("meta/slaves/latest/slave.info");
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while !info.is_file() {
+            assert!(Instant::now() < deadline, "no {}", info.display());
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
 }

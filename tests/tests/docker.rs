@@ -562,3 +562,65 @@ async fn health_checks_run_inside_the_container() {
         image.containers().is_empty()
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_task_survives_an_agent_kill_and_its_container_is_removed_after() {
+    let test = "a_docker_task_survives_an_agent_kill_and_its_container_is_removed_after";
+    if !docker_available(test) {
+        return;
+    }
+    let image = TestImage::build("recover");
+    let mut cluster = docker_cluster("1secs").await;
+    cluster.wait_for_agent_checkpoint(0).await;
+    let mut framework =
+        Framework::subscribe_checkpointing(cluster.master.addr, "docker-recovery").await;
+    let offer = framework.offers().await.remove(0);
+    let mut sleeper = task("sleeper", &offer.agent_id, "sleep 6");
+    sleeper.container = Some(v1::ContainerInfo {
+        r#type: v1::container_info::Type::Docker as i32,
+        docker: Some(v1::container_info::DockerInfo {
+            image: image.tag.clone(),
+            force_pull_image: Some(false),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    framework.launch(&offer.id, vec![sleeper]).await;
+    loop {
+        let status = framework.update_of("sleeper").await;
+        match v1::TaskState::try_from(status.state) {
+            Ok(v1::TaskState::TaskStaging | v1::TaskState::TaskStarting) => continue,
+            Ok(v1::TaskState::TaskRunning) => break,
+            other => panic!("{other:?} {status:?}\n{}", cluster.logs()),
+        }
+    }
+    let ids = container_ids(&cluster);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let name = format!("mesos-{}", ids[0]);
+
+    cluster.kill_agent(0);
+    assert_eq!(
+        image.containers(),
+        vec![name.clone()],
+        "the container lives on"
+    );
+    cluster.restart_agent(0, &[]).await;
+
+    // The recovered agent reports the end once, then stops and removes
+    // the container (--docker_remove_delay=1secs) as for one it launched.
+    let status = loop {
+        let status = framework.update_of("sleeper").await;
+        if status.state != v1::TaskState::TaskRunning as i32 {
+            break status;
+        }
+    };
+    assert_eq!(
+        status.state,
+        v1::TaskState::TaskFinished as i32,
+        "{status:?}\n{}",
+        cluster.logs()
+    );
+    wait_until("the container's removal", Duration::from_secs(30), || {
+        image.containers().is_empty()
+    });
+}

@@ -369,3 +369,41 @@ async fn namespaces_pid_makes_the_executor_process_1_of_the_task() {
         "mesos-executor"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovered_containers_cgroups_are_kept_then_removed_with_it() {
+    let Some(cgroups) = host_cgroups("recover") else {
+        return;
+    };
+    let flags = agent_flags(&cgroups);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut cluster = Cluster::start_with_agent_flags(1, &[], &flags).await;
+    cluster.wait_for_agent_checkpoint(0).await;
+    let mut framework =
+        Framework::subscribe_checkpointing(cluster.master.addr, "cgroups-recovery").await;
+    launch(&mut framework, "kept", "sleep 6", 0.1, 64.0).await;
+    loop {
+        let status = framework.update_of("kept").await;
+        match state(&status) {
+            v1::TaskState::TaskStaging | v1::TaskState::TaskStarting => continue,
+            v1::TaskState::TaskRunning => break,
+            other => panic!("{other:?} {status:?}"),
+        }
+    }
+    let before = container_cgroups(&cgroups);
+    assert!(!before.is_empty());
+
+    cluster.kill_agent(0);
+    cluster.restart_agent(0, &[]).await;
+    // Not destroyed as an orphan: the checkpoint names it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(container_cgroups(&cgroups), before);
+    let status = terminal_update(&mut framework, "kept").await;
+    assert_eq!(
+        state(&status),
+        v1::TaskState::TaskFinished,
+        "{status:?}\n{}",
+        cluster.logs()
+    );
+    wait_for_no_cgroups(&cgroups).await;
+}

@@ -250,6 +250,7 @@ impl Master {
             }
         };
         let admitted = !self.agents.contains_key(&id);
+        let reconciliations = self.unknown_to_agent(&id, &message.tasks);
         if let Some(agent) = self.agents.get_mut(&id) {
             tracing::info!(agent_id = %id, pid = %from, "Agent re-registered");
             self.metrics.bump("slave_reregistrations");
@@ -327,7 +328,7 @@ impl Master {
         self.effects.push(super::Effect::Link { to: from.clone() });
         let reply = internal::SlaveReregisteredMessage {
             slave_id: id.to_v0(),
-            reconciliations: Vec::new(),
+            reconciliations,
             connection: Some(self.connection()),
         };
         self.send_admitted(from, &reply);
@@ -335,6 +336,54 @@ impl Master {
             self.send_admitted(from, &internal::PingSlaveMessage { connected: true });
         }
         self.allocation_pending = true;
+    }
+
+    /// The tasks the master holds on a re-registering agent that the
+    /// agent did not report (it restarted without them: their framework
+    /// did not checkpoint), per framework, for the agent to answer with a
+    /// terminal update each, as Mesos's `reconcileKnownSlave` asks.
+    fn unknown_to_agent(
+        &self,
+        id: &AgentId,
+        reported: &[v0::Task],
+    ) -> Vec<internal::ReconcileTasksMessage> {
+        let Some(agent) = self.agents.get(id) else {
+            return Vec::new();
+        };
+        let reported: HashSet<(FrameworkId, TaskId)> = reported
+            .iter()
+            .map(|t| (FrameworkId::from(&t.framework_id), TaskId::from(&t.task_id)))
+            .collect();
+        let mut missing: std::collections::BTreeMap<FrameworkId, Vec<v0::TaskStatus>> =
+            Default::default();
+        for (fid, tid) in &agent.tasks {
+            if reported.contains(&(fid.clone(), tid.clone())) {
+                continue;
+            }
+            let state = self
+                .frameworks
+                .get(fid)
+                .and_then(|f| f.tasks.get(tid))
+                .map_or(v0::TaskState::TaskStaging as i32, |t| t.task.state);
+            tracing::warn!(task_id = %tid, framework_id = %fid, agent_id = %id, "Task unknown to the agent during re-registration: reconciling with the agent");
+            missing
+                .entry(fid.clone())
+                .or_default()
+                .push(v0::TaskStatus {
+                    task_id: tid.to_v0(),
+                    state,
+                    slave_id: Some(id.to_v0()),
+                    ..Default::default()
+                });
+        }
+        missing
+            .into_iter()
+            .map(|(fid, statuses)| internal::ReconcileTasksMessage {
+                framework: self.frameworks.get(&fid).map(|f| f.info.clone()),
+                framework_id: fid.to_v0(),
+                statuses,
+            })
+            .collect()
     }
 
     /// A framework an agent reports that the master does not know: kept,
@@ -476,6 +525,7 @@ impl Master {
             let id = agent.id.clone();
             self.allocator.deactivate_agent(&id);
             self.rescind_agent_offers(&id, now);
+            self.remove_non_checkpointing(&id, now);
         }
         let link = super::FrameworkLink::Libprocess { pid: pid.clone() };
         if self
@@ -488,6 +538,70 @@ impl Master {
             self.send_framework_error(pid, "Framework disconnected");
         }
         self.framework_disconnected(&link, now);
+    }
+
+    /// An agent disconnected: the frameworks on it that do not checkpoint
+    /// cannot get their tasks back from a restarted agent, so, as in
+    /// Mesos, they are removed from it at once: their tasks `TASK_LOST`
+    /// (`REASON_SLAVE_DISCONNECTED`), their executors forgotten.
+    fn remove_non_checkpointing(&mut self, id: &AgentId, now: Now) {
+        let Some(agent) = self.agents.get(id) else {
+            return;
+        };
+        let hostname = agent.info.hostname.clone();
+        let checkpointing = |master: &Master, fid: &FrameworkId| {
+            master
+                .frameworks
+                .get(fid)
+                .is_none_or(|f| f.info.checkpoint.unwrap_or(false))
+        };
+        let mut tasks: Vec<(FrameworkId, TaskId)> = agent
+            .tasks
+            .iter()
+            .filter(|(fid, _)| !checkpointing(self, fid))
+            .cloned()
+            .collect();
+        tasks.sort();
+        let executors: Vec<FrameworkId> = agent
+            .executors
+            .keys()
+            .filter(|fid| !checkpointing(self, fid))
+            .cloned()
+            .collect();
+        let message = format!("Agent {hostname} disconnected");
+        for (fid, tid) in tasks {
+            tracing::info!(framework_id = %fid, agent_id = %id, "Removing framework from disconnected agent because the framework is not checkpointing");
+            let mut status = self.master_status(
+                &fid,
+                &tid,
+                Some(id),
+                v0::TaskState::TaskLost,
+                v0::task_status::Reason::SlaveDisconnected,
+                &message,
+                now,
+            );
+            if let Some(entry) = self
+                .frameworks
+                .get_mut(&fid)
+                .and_then(|f| f.tasks.get_mut(&tid))
+            {
+                status.executor_id = entry.task.executor_id.clone();
+                entry.task.state = status.state;
+                entry.task.statuses.push(status.clone());
+                entry.latest_status = Some(status.clone());
+            }
+            self.count_terminal(&status);
+            self.forward_master_update(&fid, status);
+            self.forget_task(&fid, &tid, now);
+        }
+        for fid in executors {
+            if let Some(agent) = self.agents.get_mut(id) {
+                agent.executors.remove(&fid);
+            }
+            if let Some(framework) = self.frameworks.get_mut(&fid) {
+                framework.executors.remove(id);
+            }
+        }
     }
 
     /// Pings agents every `--agent_ping_timeout`; marks unreachable those

@@ -455,6 +455,11 @@ fn framework_info(name: &str) -> v0::FrameworkInfo {
     }
 }
 
+fn checkpointing(mut info: v0::FrameworkInfo) -> v0::FrameworkInfo {
+    info.checkpoint = Some(true);
+    info
+}
+
 fn with_capability(mut info: v0::FrameworkInfo, capability: Capability) -> v0::FrameworkInfo {
     info.capabilities.push(v0::framework_info::Capability {
         r#type: Some(capability as i32),
@@ -1853,7 +1858,8 @@ fn a_disconnected_agent_registering_afresh_replaces_the_old_one() {
     // same address: Mesos removes the old, disconnected agent first.
     let mut h = Harness::new();
     let agent = h.register_agent("cpus:4;mem:4096");
-    let framework = h.subscribe(framework_info("fw"));
+    // A checkpointing framework: its tasks wait for the agent.
+    let framework = h.subscribe(checkpointing(framework_info("fw")));
     h.running_task(&framework, &agent, "t1", "cpus:1;mem:128");
     let now = h.now();
     h.master.exited(&agent.pid, now);
@@ -1949,7 +1955,8 @@ fn a_libprocess_framework_is_linked_and_disconnects_when_its_link_breaks() {
 fn a_disconnected_agent_is_not_offered_until_it_reregisters() {
     let mut h = Harness::new();
     let agent = h.register_agent("cpus:4;mem:4096");
-    let framework = h.subscribe(framework_info("fw"));
+    // A checkpointing framework: its tasks wait for the agent.
+    let framework = h.subscribe(checkpointing(framework_info("fw")));
     h.running_task(&framework, &agent, "t1", "cpus:1;mem:128");
     let offer = h.offer_after(&framework, secs(6));
     let now = h.now();
@@ -2731,4 +2738,34 @@ fn invalid_task_groups_fail_every_task() {
         let rest = h.advance(secs(6)).offers(&framework.link);
         assert_eq!(offered(&rest[0]), res("cpus:4;mem:4096;disk:1024"));
     }
+}
+
+#[test]
+fn a_disconnected_agent_loses_the_tasks_of_frameworks_that_do_not_checkpoint() {
+    let mut h = Harness::new();
+    let agent = h.register_agent("cpus:4;mem:4096");
+    let plain = h.subscribe(framework_info("plain"));
+    let durable = h.subscribe(checkpointing(framework_info("durable")));
+    h.running_task(&plain, &agent, "t1", "cpus:1;mem:128");
+    h.running_task(&durable, &agent, "t2", "cpus:1;mem:128");
+    let now = h.now();
+    h.master.exited(&agent.pid, now);
+    let effects = h.effects();
+    let updates = effects.updates(&plain.link);
+    assert_eq!(updates.len(), 1);
+    assert_eq!(state(&updates[0]), TaskState::TaskLost);
+    assert_eq!(reason(&updates[0]), Some(Reason::SlaveDisconnected));
+    assert_eq!(
+        updates[0].message.as_deref(),
+        Some("Agent agent1.example disconnected")
+    );
+    assert!(effects.updates(&durable.link).is_empty());
+    assert!(h.master.framework(&plain.id).unwrap().tasks.is_empty());
+    assert!(
+        h.master
+            .framework(&durable.id)
+            .unwrap()
+            .tasks
+            .contains_key(&TaskId::new("t2"))
+    );
 }

@@ -38,6 +38,9 @@ use crate::status_update::{StatusUpdateManager, is_terminal};
 
 mod executor_api;
 mod executor_driver;
+pub mod recovery;
+#[cfg(test)]
+mod recovery_tests;
 #[cfg(test)]
 mod tests;
 
@@ -49,9 +52,6 @@ const DEFAULT_MASTER_PING_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// The agent's `--recovery_timeout` default, told to executors.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-
-/// The agent's `--executor_reregistration_timeout` default.
-const EXECUTOR_REREGISTRATION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The version the agent reports.
 pub const VERSION: &str = "1.11.0";
@@ -103,6 +103,13 @@ pub enum Effect {
     GarbageCollect(Vec<PathBuf>),
     /// Keep these directories: a new executor uses them again.
     Unschedule(Vec<PathBuf>),
+    /// Write to the checkpoint under `<work_dir>/meta`.
+    Checkpoint {
+        /// The agent whose checkpoint it is.
+        agent_id: String,
+        /// What to write.
+        checkpoint: Box<crate::checkpoint::Checkpoint>,
+    },
 }
 
 /// An HTTP answer to an executor call that is not a success.
@@ -169,6 +176,14 @@ pub struct AgentCore {
     pub(crate) start_time: f64,
     /// Counters behind `/metrics/snapshot`.
     pub(crate) metrics: super::metrics::AgentMetrics,
+    /// While recovering: when recovered executors that have not
+    /// reconnected are killed and registration starts.
+    recovery_deadline: Option<Instant>,
+    /// Whether there is a master to register with (ZooKeeper detection
+    /// may not have found one yet).
+    master_known: bool,
+    /// `--recover=cleanup` has asked the runtime to stop.
+    cleanup_done: bool,
 }
 
 /// Spreads a seed over all bits, so nearby seeds give unrelated sequences.
@@ -198,15 +213,11 @@ impl AgentCore {
     /// An agent at `pid`, not yet registered. `start_time` is the wall
     /// clock in seconds since the epoch.
     pub fn new(config: AgentConfig, pid: Upid, start_time: f64) -> AgentCore {
-        let info = v0::SlaveInfo {
-            hostname: config.hostname.clone(),
-            port: Some(i32::from(pid.address.port())),
-            resources: config.resources.clone(),
-            attributes: config.attributes.clone(),
-            checkpoint: Some(true),
-            ..Default::default()
-        };
+        let info = AgentCore::agent_info(&config, pid.address.port());
         AgentCore {
+            recovery_deadline: None,
+            master_known: config.master_zk.is_none(),
+            cleanup_done: false,
             master: config.master.clone(),
             registration_backoff: config.registration_backoff_factor,
             rng: splitmix64(config.seed) | 1,
@@ -223,6 +234,19 @@ impl AgentCore {
             effects: Vec::new(),
             start_time,
             metrics: Default::default(),
+        }
+    }
+
+    /// The `SlaveInfo` an agent with `config` listening on `port` sends
+    /// (no id yet).
+    pub fn agent_info(config: &AgentConfig, port: u16) -> v0::SlaveInfo {
+        v0::SlaveInfo {
+            hostname: config.hostname.clone(),
+            port: Some(i32::from(port)),
+            resources: config.resources.clone(),
+            attributes: config.attributes.clone(),
+            checkpoint: Some(true),
+            ..Default::default()
         }
     }
 
@@ -295,6 +319,7 @@ impl AgentCore {
         let executors = self.frameworks.values().flat_map(|f| f.executors.values());
         let executor_deadlines = executors.flat_map(|e| [e.registration_deadline, e.destroy_at]);
         [
+            self.recovery_deadline,
             self.registration_at,
             self.ping_deadline,
             self.updates.next_deadline(),
@@ -308,6 +333,9 @@ impl AgentCore {
     /// Runs what is due at `now`: registration retries, the ping timeout,
     /// status update resends, executor timeouts.
     pub fn tick(&mut self, now: Instant) {
+        if self.recovery_deadline.is_some_and(|at| at <= now) {
+            self.finish_recovery(now);
+        }
         if self.registration_at.is_some_and(|at| at <= now) {
             self.register(now);
         }
@@ -347,7 +375,7 @@ impl AgentCore {
     }
 
     fn register(&mut self, now: Instant) {
-        if self.state != AgentState::Disconnected {
+        if self.state != AgentState::Disconnected || self.recovering() {
             self.registration_at = None;
             return;
         }
@@ -433,6 +461,7 @@ impl AgentCore {
             Some(master) => {
                 tracing::info!(master = %master, "New master detected at {master}");
                 self.master = master;
+                self.master_known = true;
                 self.ping_deadline = None;
                 if self.state == AgentState::Running {
                     self.state = AgentState::Disconnected;
@@ -442,6 +471,7 @@ impl AgentCore {
             }
             None => {
                 tracing::warn!("Lost leading master");
+                self.master_known = false;
                 self.ping_deadline = None;
                 self.registration_at = None;
                 if self.state == AgentState::Running {
@@ -494,12 +524,12 @@ impl AgentCore {
         match short {
             "SlaveRegisteredMessage" => {
                 if let Some(m) = decode::<msg::SlaveRegisteredMessage>(name, body) {
-                    self.registered(from, m.slave_id, m.connection, now);
+                    self.registered(from, m.slave_id, m.connection, Vec::new(), now);
                 }
             }
             "SlaveReregisteredMessage" => {
                 if let Some(m) = decode::<msg::SlaveReregisteredMessage>(name, body) {
-                    self.registered(from, m.slave_id, m.connection, now);
+                    self.registered(from, m.slave_id, m.connection, m.reconciliations, now);
                 }
             }
             "PingSlaveMessage" => {
@@ -544,6 +574,7 @@ impl AgentCore {
                         }
                         framework.pid = m.pid.and_then(|p| p.parse().ok());
                         tracing::info!(framework_id = %fid, "Updated framework");
+                        self.checkpoint_framework(&fid);
                     }
                 }
             }
@@ -610,6 +641,7 @@ impl AgentCore {
         from: &Upid,
         slave_id: v0::SlaveId,
         connection: Option<msg::MasterSlaveConnection>,
+        reconciliations: Vec<msg::ReconcileTasksMessage>,
         now: Instant,
     ) {
         if *from != self.master {
@@ -637,9 +669,13 @@ impl AgentCore {
                 self.state = AgentState::Running;
                 self.registration_at = None;
                 self.ping_deadline = Some(now + self.ping_timeout);
+                self.checkpoint(crate::checkpoint::Checkpoint::Agent(Box::new(
+                    self.info.clone(),
+                )));
                 for update in self.updates.resume(now) {
                     self.forward(update);
                 }
+                self.reconcile(reconciliations, now);
             }
             AgentState::Running => tracing::warn!("Already registered with master {}", self.master),
             AgentState::Terminating => {
@@ -755,11 +791,13 @@ impl AgentCore {
             .map(|e| (e.state, e.link.clone()));
         match existing {
             Some((ExecutorState::Registering, _)) => {
+                self.checkpoint_tasks(&fid, &eid, std::slice::from_ref(&task));
                 if let Some(executor) = self.executor_mut(&fid, &eid) {
                     executor.queued.push(task);
                 }
             }
             Some((ExecutorState::Running, link)) => {
+                self.checkpoint_tasks(&fid, &eid, std::slice::from_ref(&task));
                 self.add_to_running_executor(&fid, &eid, std::slice::from_ref(&task));
                 if let Some(link) = link {
                     self.deliver_task(&fid, &link, task);
@@ -848,7 +886,7 @@ impl AgentCore {
             checkpoint,
             shutdown_grace_period: self.config.executor_shutdown_grace_period,
             recovery_timeout: RECOVERY_TIMEOUT,
-            subscription_backoff_max: EXECUTOR_REREGISTRATION_TIMEOUT,
+            subscription_backoff_max: self.config.executor_reregistration_timeout,
         });
         // The default executor brings no command: the agent runs its own.
         let mut command = if info.r#type == Some(v0::executor_info::Type::Default as i32) {
@@ -944,9 +982,30 @@ impl AgentCore {
             registration_deadline: Some(now + self.config.executor_registration_timeout),
             destroy_at: None,
             termination: None,
+            recovered_pid: None,
+        };
+        let tasks = executor.queued.clone();
+        let checkpoint = crate::checkpoint::Checkpoint::Executor {
+            framework_id: fid.clone(),
+            info: Box::new(executor.info.clone()),
+            container_id: executor.container_id.clone(),
+            command_executor,
         };
         if let Some(framework) = self.frameworks.get_mut(fid) {
-            framework.executors.insert(eid, executor);
+            framework.executors.insert(eid.clone(), executor);
+        }
+        if self.checkpointing(fid) {
+            // Before the launch: a restarted agent must know the run.
+            let launch = self
+                .effects
+                .iter()
+                .rposition(|e| matches!(e, Effect::Launch(_)))
+                .unwrap_or(self.effects.len());
+            let launched = self.effects.split_off(launch);
+            self.checkpoint_framework(fid);
+            self.checkpoint(checkpoint);
+            self.checkpoint_tasks(fid, &eid, &tasks);
+            self.effects.extend(launched);
         }
     }
 
@@ -1039,6 +1098,7 @@ impl AgentCore {
             .map(|e| (e.state, e.link.clone()));
         match existing {
             Some((ExecutorState::Registering, _)) => {
+                self.checkpoint_tasks(&fid, &eid, &tasks);
                 if let Some(executor) = self.executor_mut(&fid, &eid) {
                     executor
                         .queued_groups
@@ -1047,6 +1107,7 @@ impl AgentCore {
                 }
             }
             Some((ExecutorState::Running, link)) => {
+                self.checkpoint_tasks(&fid, &eid, &tasks);
                 self.add_to_running_executor(&fid, &eid, &tasks);
                 if let Some(link) = link {
                     self.deliver_group(&fid, &link, tasks);
@@ -1357,6 +1418,40 @@ impl AgentCore {
         }
     }
 
+    /// The agent process is stopping on its own (SIGTERM), as Mesos's
+    /// `Slave::finalize`: the executors of frameworks that do not
+    /// checkpoint are shut down; those of checkpointing frameworks are
+    /// left running for the next run of the agent to recover. Returns the
+    /// containers left running.
+    pub fn finalize(&mut self, now: Instant) -> Vec<String> {
+        self.registration_at = None;
+        self.ping_deadline = None;
+        self.recovery_deadline = None;
+        let mut kept = Vec::new();
+        let fids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
+        for fid in fids {
+            if self.checkpointing(&fid) {
+                let framework = &self.frameworks[&fid];
+                kept.extend(
+                    framework
+                        .executors
+                        .values()
+                        .filter(|e| e.state != ExecutorState::Terminated)
+                        .map(|e| e.container_id.clone()),
+                );
+            } else {
+                self.shutdown_framework(&fid, now);
+            }
+        }
+        if !kept.is_empty() {
+            tracing::info!(
+                "Leaving {} executors of checkpointing frameworks running",
+                kept.len()
+            );
+        }
+        kept
+    }
+
     /// Shuts down everything: the agent is stopping.
     pub fn shutdown(&mut self, now: Instant) {
         self.state = AgentState::Terminating;
@@ -1526,7 +1621,15 @@ impl AgentCore {
                 self.send(&master, &exited);
             }
         }
+        if self.checkpointing(&fid) {
+            self.checkpoint(crate::checkpoint::Checkpoint::Completed {
+                framework_id: fid.clone(),
+                executor_id: eid.clone(),
+                container_id: container_id.to_string(),
+            });
+        }
         self.maybe_archive_executor(&fid, &eid);
+        self.maybe_finish_cleanup();
     }
 
     /// A status update the agent itself makes (`SOURCE_SLAVE`).
@@ -1675,6 +1778,13 @@ impl AgentCore {
         }
         let uuid = update.uuid.clone().unwrap_or_default();
         let state = update.status.state;
+        let duplicate = self.updates.has_received(&fid, &task_id, &uuid);
+        let record = (!duplicate).then(|| msg::StatusUpdateRecord {
+            r#type: msg::status_update_record::Type::Update as i32,
+            update: Some(update.clone()),
+            uuid: None,
+        });
+        let mark = self.effects.len();
         match self.updates.update(update, now) {
             Ok(Some(forward)) => self.forward(forward),
             Ok(None) => {}
@@ -1683,6 +1793,10 @@ impl AgentCore {
                 self.metrics.bump("invalid_status_updates");
                 return;
             }
+        }
+        if let Some(record) = record {
+            // Checkpointed before it is forwarded or acknowledged.
+            self.checkpoint_record(mark, &fid, &task_id, record);
         }
         self.metrics.bump("valid_status_updates");
         if is_terminal(state) {
@@ -1745,6 +1859,7 @@ impl AgentCore {
     fn acknowledgement(&mut self, message: msg::StatusUpdateAcknowledgementMessage, now: Instant) {
         let fid = FrameworkId::from(&message.framework_id);
         let task_id = TaskId::from(&message.task_id);
+        let mark = self.effects.len();
         let acked = match self.updates.acknowledge(&fid, &task_id, &message.uuid, now) {
             Ok(acked) => acked,
             Err(e) => {
@@ -1752,6 +1867,12 @@ impl AgentCore {
                 return;
             }
         };
+        let record = msg::StatusUpdateRecord {
+            r#type: msg::status_update_record::Type::Ack as i32,
+            update: None,
+            uuid: Some(message.uuid.clone()),
+        };
+        self.checkpoint_record(mark, &fid, &task_id, record);
         if let Some(next) = acked.next {
             self.forward(next);
         }

@@ -22,6 +22,7 @@ use super::core::{AgentCore, CallError, Effect};
 use super::gc::{self, GarbageCollector};
 use super::state::ConnId;
 use super::{api, json, monitor};
+use crate::checkpoint::{MetaPaths, Recovery};
 use crate::config::AgentConfig;
 use crate::containerizer::ContainerExit;
 use crate::containerizer::containers::{ContainerEvent, Limitation, MesosContainerizer};
@@ -106,6 +107,22 @@ impl Agent {
         process_id: &str,
         delegate: bool,
     ) -> Agent {
+        Agent::start_recovered(config, transport, process_id, delegate, None)
+    }
+
+    /// [`Agent::start`] after a restart: with `recovery` (what
+    /// [`crate::checkpoint::plan`] decided), the agent takes its
+    /// checkpointed id, frameworks, executors and tasks back, finds their
+    /// containers again, and waits for the executors to reconnect before
+    /// re-registering (or, with `--recover=cleanup`, kills them and
+    /// stops).
+    pub fn start_recovered(
+        config: AgentConfig,
+        transport: Transport,
+        process_id: &str,
+        delegate: bool,
+        recovery: Option<Recovery>,
+    ) -> Agent {
         let pid = transport.upid(process_id);
         let mailbox = transport.spawn(process_id);
         let (inputs, input_rx) = mpsc::unbounded_channel();
@@ -136,7 +153,14 @@ impl Agent {
             }
         }
         let events = inputs.clone();
-        let containerizer = MesosContainerizer::new(
+        let recovered_ids: Vec<String> = recovery
+            .iter()
+            .flat_map(|r| r.agent.iter())
+            .flat_map(|a| a.frameworks.iter())
+            .flat_map(|f| f.executors.iter())
+            .map(|e| e.container_id.clone())
+            .collect();
+        let mut containerizer = MesosContainerizer::recovering(
             &config.containerizer,
             Arc::new(move |event| {
                 let input = match event {
@@ -154,18 +178,51 @@ impl Agent {
                 let _ = events.send(input);
             }),
             Some(files.clone()),
+            &recovered_ids,
         );
         let zk = config.master_zk.clone();
         let disk_watch_interval = config.disk_watch_interval;
+        let meta = MetaPaths::new(&config.work_dir);
         let mut core = AgentCore::new(config, pid.clone(), start_time);
+        let recovering = recovery.is_some();
+        let mut docker_containers = HashMap::new();
+        if let Some(recovery) = recovery {
+            let now = Instant::now().into_std();
+            for container in core.recover(recovery.agent, now) {
+                containerizer.recover(&container);
+                // Its Docker container, stopped and removed when its
+                // executor ends, as for a container launched by this run.
+                if let (true, Some(config)) = (container.docker, core.config.docker.clone()) {
+                    let name = docker::container_name(&container.container_id);
+                    tracing::info!(
+                        container_id = container.container_id,
+                        "Recovering Docker container {name}"
+                    );
+                    docker_containers.insert(container.container_id.clone(), (name, config));
+                }
+            }
+            match crate::checkpoint::current_boot_id() {
+                Ok(boot_id) => {
+                    if let Err(e) =
+                        crate::checkpoint::write_atomic(&meta.boot_id(), boot_id.as_bytes())
+                    {
+                        tracing::error!("Failed to checkpoint the boot id: {e}");
+                    }
+                }
+                Err(e) => tracing::error!("Could not retrieve boot id: {e}"),
+            }
+        }
         match zk {
             // Registration waits for the detected leader.
             Some((url, session_timeout)) => spawn_detector(url, session_timeout, inputs.clone()),
+            // Recovery starts registration once it is done.
+            None if recovering => {}
             None => core.start(Instant::now().into_std()),
         }
         let runtime = Runtime {
+            meta,
             core,
-            docker_containers: HashMap::new(),
+            docker_containers,
             transport,
             pid: pid.clone(),
             inputs: inputs.clone(),
@@ -191,7 +248,10 @@ impl Agent {
         &self.pid
     }
 
-    /// Stops the agent: executors are asked to shut down, then killed.
+    /// Stops the agent, as SIGTERM stops Mesos's: the executors of
+    /// frameworks that do not checkpoint are asked to shut down, then
+    /// killed; those of checkpointing frameworks keep running, for the
+    /// agent's next start to recover.
     pub async fn shutdown(self) {
         let (reply, done) = oneshot::channel();
         if self.inputs.send(Input::Shutdown(reply)).is_ok() {
@@ -236,6 +296,8 @@ fn spawn_detector(
 }
 
 struct Runtime {
+    /// Where the checkpoint is written.
+    meta: MetaPaths,
     core: AgentCore,
     /// Docker containers of running Docker executors, by container id:
     /// their names and the engine they run on.
@@ -531,7 +593,28 @@ impl Runtime {
                         self.docker_containers
                             .insert(spec.container_id.clone(), container);
                     }
-                    self.containerizer.launch(*spec)
+                    let fid = mesos::ids::FrameworkId::new(&spec.framework_id);
+                    let pid_file = self
+                        .core
+                        .agent_id()
+                        .filter(|_| self.core.checkpointing(&fid))
+                        .map(|agent_id| {
+                            self.meta.forked_pid(
+                                agent_id,
+                                &spec.framework_id,
+                                &spec.executor_id,
+                                &spec.container_id,
+                            )
+                        });
+                    self.containerizer.launch_checkpointed(*spec, pid_file)
+                }
+                Effect::Checkpoint {
+                    agent_id,
+                    checkpoint,
+                } => {
+                    if let Err(e) = self.meta.write(&agent_id, &checkpoint) {
+                        tracing::error!("Failed to checkpoint: {e}");
+                    }
                 }
                 Effect::Update {
                     container_id,
@@ -589,22 +672,30 @@ impl Runtime {
         self.gc.schedule(path, delay, Instant::now().into_std());
     }
 
-    /// Schedules the directories of earlier agents in
-    /// `<work_dir>/slaves` for removal, as Mesos does once it has
-    /// recovered: this agent does not recover an id, so every one there
+    /// Schedules the directories of earlier agents in `<work_dir>/slaves`
+    /// and `<work_dir>/meta/slaves` for removal, as Mesos does once it has
+    /// recovered: every agent id there but the recovered one (if any)
     /// belongs to an earlier run.
     fn collect_old_agents(&mut self) {
-        let slaves = self.core.config.work_dir.join("slaves");
-        let Ok(entries) = std::fs::read_dir(&slaves) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                tracing::info!(
-                    "Garbage collecting old agent {}",
-                    entry.file_name().to_string_lossy()
-                );
-                self.schedule_gc(entry.path());
+        let current = self.core.agent_id().map(str::to_string);
+        let work_dir = self.core.config.work_dir.clone();
+        for root in [
+            work_dir.join("slaves"),
+            work_dir.join("meta").join("slaves"),
+        ] {
+            let Ok(entries) = std::fs::read_dir(&root) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                // `meta/slaves/latest` is the link to the current agent.
+                if name == "latest" || current.as_deref() == Some(name.as_str()) {
+                    continue;
+                }
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    tracing::info!("Garbage collecting old agent {name}");
+                    self.schedule_gc(entry.path());
+                }
             }
         }
     }
@@ -653,13 +744,26 @@ impl Runtime {
         self.remove(due);
     }
 
-    /// Shuts down every executor, waiting for them a while, then kills
-    /// what is left.
+    /// Shuts down the executors (all of them when the master said so,
+    /// else those of non-checkpointing frameworks), waiting for them a
+    /// while, then kills what is left of them.
     async fn stop(&mut self, inputs: &mut mpsc::UnboundedReceiver<Input>) {
-        self.core.shutdown(Instant::now().into_std());
+        let now = Instant::now().into_std();
+        let kept = if self.terminated {
+            self.core.shutdown(now);
+            Vec::new()
+        } else {
+            self.core.finalize(now)
+        };
         self.apply();
+        let ending = |containerizer: &MesosContainerizer| {
+            containerizer
+                .container_ids()
+                .iter()
+                .any(|id| !kept.contains(id))
+        };
         let give_up = Instant::now() + SHUTDOWN_WAIT;
-        while !self.containerizer.is_empty() {
+        while ending(&self.containerizer) {
             tokio::select! {
                 input = inputs.recv() => match input {
                     Some(input @ Input::Exited { .. }) => self.input(input),
@@ -674,9 +778,9 @@ impl Runtime {
             self.apply();
         }
         // Kill what is left, and wait a little for the cgroups to go.
-        self.containerizer.destroy_all();
+        self.containerizer.destroy_all_except(&kept);
         let give_up = Instant::now() + SHUTDOWN_WAIT;
-        while !self.containerizer.is_empty() {
+        while ending(&self.containerizer) {
             tokio::select! {
                 input = inputs.recv() => match input {
                     Some(Input::Exited { container_id, .. }) => self.containerizer.remove(&container_id),

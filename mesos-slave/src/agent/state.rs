@@ -174,6 +174,9 @@ pub struct Executor {
     pub destroy_at: Option<Instant>,
     /// Why the agent is ending it, if it is.
     pub termination: Option<Termination>,
+    /// Recovered after a restart with the UPID it had registered from:
+    /// asked to reconnect there.
+    pub recovered_pid: Option<Upid>,
 }
 
 impl Executor {

@@ -64,7 +64,6 @@ unimplemented_flags!(
     gc_non_executor_container_sandboxes,
     container_logger,
     recovery_timeout,
-    reconfiguration_policy,
     max_completed_executors_per_framework,
     cgroups_destroy_timeout,
     cgroups_cpu_enable_pids_and_tids_count,
@@ -138,8 +137,6 @@ unimplemented_flags!(
     ip6_discovery_command,
     memory_profiling,
     domain,
-    // Implemented elsewhere in progress; they leave this list when they land.
-    executor_reregistration_timeout,
 );
 
 /// The agent's boolean flags, which also take `--<flag>` alone and
@@ -199,10 +196,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("authentication_backoff_factor", "1secs"),
     ("authentication_timeout_min", "5secs"),
     ("authentication_timeout_max", "1mins"),
-    ("executor_reregistration_timeout", "2secs"),
     ("gc_non_executor_container_sandboxes", "false"),
     ("recovery_timeout", "15mins"),
-    ("reconfiguration_policy", "equal"),
     ("max_completed_executors_per_framework", "150"),
     ("cgroups_destroy_timeout", "1mins"),
     ("cgroups_cpu_enable_pids_and_tids_count", "false"),
@@ -247,7 +242,6 @@ pub const KINDS: &[(&str, Kind)] = &[
     ("container_disk_watch_interval", Kind::Duration),
     ("qos_correction_interval_min", Kind::Duration),
     ("oversubscribed_resources_interval", Kind::Duration),
-    ("executor_reregistration_timeout", Kind::Duration),
 ];
 
 /// Path-typed flags: Mesos keeps a `file://` value as the path.

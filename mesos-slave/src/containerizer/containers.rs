@@ -120,6 +120,18 @@ impl MesosContainerizer {
         events: EventSink,
         files: Option<Files>,
     ) -> MesosContainerizer {
+        MesosContainerizer::recovering(config, events, files, &[])
+    }
+
+    /// [`MesosContainerizer::new`] for an agent that recovers the
+    /// containers `recovered` (see [`MesosContainerizer::recover`]): their
+    /// cgroups are not orphans.
+    pub fn recovering(
+        config: &ContainerizerConfig,
+        events: EventSink,
+        files: Option<Files>,
+        recovered: &[String],
+    ) -> MesosContainerizer {
         let cgroups = config.cgroups.enabled().then(|| {
             Cgroups::detect(&config.cgroups)
                 .map(|c| {
@@ -130,7 +142,7 @@ impl MesosContainerizer {
                         config.cgroups.root
                     );
                     let c = Arc::new(c);
-                    destroy_orphans(Arc::clone(&c));
+                    destroy_orphans(Arc::clone(&c), recovered);
                     c
                 })
                 .map_err(|e| {
@@ -172,6 +184,13 @@ impl MesosContainerizer {
     /// Starts launching the container `spec` describes. Must be called
     /// within a tokio runtime.
     pub fn launch(&mut self, spec: LaunchSpec) {
+        self.launch_checkpointed(spec, None);
+    }
+
+    /// [`MesosContainerizer::launch`], writing the executor's pid to
+    /// `pid_file` (the run's `forked.pid`) once it runs, so that a
+    /// restarted agent finds it again.
+    pub fn launch_checkpointed(&mut self, spec: LaunchSpec, pid_file: Option<std::path::PathBuf>) {
         // The sandbox at once, so that it can be browsed from now on.
         let sandbox = paths::create_sandbox(&spec.sandbox).map_err(|e| e.to_string());
         if let (Ok(()), Some(files)) = (&sandbox, &self.files) {
@@ -191,6 +210,7 @@ impl MesosContainerizer {
             let container_id = spec.container_id.clone();
             let exit = run(
                 spec,
+                pid_file,
                 sandbox,
                 cgroups,
                 pid_namespace,
@@ -200,6 +220,52 @@ impl MesosContainerizer {
             )
             .await;
             events(ContainerEvent::Exited { container_id, exit });
+        });
+    }
+
+    /// Takes over a container a previous run of the agent launched: its
+    /// executor's pid (if it still runs and leads its session) and its
+    /// cgroups. Its `Exited` follows when the executor ends, at once when
+    /// it is already gone; the exit status of a process that is not the
+    /// agent's child is unknown.
+    pub fn recover(&mut self, container: &crate::agent::core::recovery::RecoveredContainer) {
+        if let Some(files) = &self.files {
+            files.attach_sandbox(
+                &container.sandbox,
+                &container.framework_id,
+                &container.executor_id,
+            );
+        }
+        let container_id = container.container_id.clone();
+        let pid = container
+            .pid
+            .filter(|&pid| posix::is_live_session_leader(pid));
+        let slot = Arc::new(Slot::default());
+        lock(&slot.state).pid = pid;
+        if let Some(Ok(cgroups)) = &self.cgroups {
+            *lock(&slot.cgroups) = Some(cgroups.open(&container_id));
+        }
+        self.containers
+            .insert(container_id.clone(), Arc::clone(&slot));
+        tracing::info!(container_id, "Recovering container (executor pid {pid:?})");
+        let events = Arc::clone(&self.events);
+        tokio::spawn(async move {
+            let message = match pid {
+                Some(pid) => {
+                    watch_recovered(pid, &container_id, &slot, &events).await;
+                    posix::sweep_session(pid);
+                    "exited; its exit status is unknown after the agent's restart"
+                }
+                None => "was not running when the agent recovered",
+            };
+            cleanup(&slot).await;
+            events(ContainerEvent::Exited {
+                container_id,
+                exit: ContainerExit {
+                    status: None,
+                    message: message.to_string(),
+                },
+            });
         });
     }
 
@@ -237,7 +303,17 @@ impl MesosContainerizer {
     /// Kills every container (the agent is stopping); their `Exited`s
     /// follow once their cgroups are gone.
     pub fn destroy_all(&self) {
+        self.destroy_all_except(&[]);
+    }
+
+    /// [`MesosContainerizer::destroy_all`] but for the containers `kept`
+    /// (checkpointing frameworks' executors, left for the agent's next
+    /// run to recover).
+    pub fn destroy_all_except(&self, kept: &[String]) {
         for (container_id, slot) in &self.containers {
+            if kept.contains(container_id) {
+                continue;
+            }
             tracing::info!(container_id, "Killing container at shutdown");
             kill(slot);
         }
@@ -273,10 +349,11 @@ impl MesosContainerizer {
 }
 
 /// Destroys the containers an earlier run of the agent left in the
-/// cgroups: nothing recovers them, and they hold resources the agent
+/// cgroups and did not checkpoint: nothing recovers them, and they hold resources the agent
 /// offers again.
-fn destroy_orphans(cgroups: Arc<Cgroups>) {
-    let orphans = cgroups.orphans();
+fn destroy_orphans(cgroups: Arc<Cgroups>, recovered: &[String]) {
+    let mut orphans = cgroups.orphans();
+    orphans.retain(|id| !recovered.contains(id));
     if orphans.is_empty() {
         return;
     }
@@ -284,13 +361,45 @@ fn destroy_orphans(cgroups: Arc<Cgroups>) {
         for container_id in orphans {
             tracing::warn!(
                 container_id,
-                "Destroying orphan container (agent recovery is not implemented)"
+                "Destroying orphan container: it is not in the agent's checkpoint"
             );
             if let Err(e) = cgroups.open(&container_id).destroy() {
                 tracing::error!(container_id, "Failed to destroy orphan container: {e}");
             }
         }
     });
+}
+
+/// Waits for a recovered executor to end, watching its memory cgroup for
+/// the OOM killer as a launched container's is watched.
+async fn watch_recovered(pid: u32, container_id: &str, slot: &Arc<Slot>, events: &EventSink) {
+    let memory = lock(&slot.cgroups)
+        .as_ref()
+        .and_then(|c| c.memory_dir().map(|d| (c.version(), d.to_path_buf())));
+    let wait = posix::wait_foreign(pid);
+    tokio::pin!(wait);
+    let Some((version, dir)) = memory else {
+        return wait.await;
+    };
+    tokio::select! {
+        () = &mut wait => {}
+        oom = cgroups::oom::watch(version, dir) => {
+            if oom {
+                let limitation = lock(&slot.cgroups).as_ref().and_then(oom_limitation);
+                if let Some(limitation) = limitation {
+                    let first = !std::mem::replace(&mut lock(&slot.state).limited, true);
+                    if first {
+                        events(ContainerEvent::Limited {
+                            container_id: container_id.to_string(),
+                            limitation,
+                        });
+                    }
+                }
+                kill(slot);
+            }
+            wait.await
+        }
+    }
 }
 
 fn kill(slot: &Arc<Slot>) {
@@ -342,8 +451,10 @@ fn launch_failed(message: String) -> Limitation {
 }
 
 /// Runs one container from start to end; returns how its executor ended.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     spec: LaunchSpec,
+    pid_file: Option<std::path::PathBuf>,
     sandbox: Result<(), String>,
     cgroups: Option<Result<Arc<Cgroups>, String>>,
     pid_namespace: bool,
@@ -416,6 +527,11 @@ async fn run(
         }
     };
     let pid = container.pid();
+    if let Some(path) = &pid_file {
+        if let Err(e) = crate::checkpoint::write_atomic(path, pid.to_string().as_bytes()) {
+            tracing::error!(container_id, "Failed to checkpoint the executor's pid: {e}");
+        }
+    }
     let destroyed = {
         let mut state = lock(&slot.state);
         state.pid = Some(pid);

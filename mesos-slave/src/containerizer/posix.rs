@@ -217,6 +217,69 @@ unsafe fn enter_pid_namespace() -> io::Result<()> {
     Ok(())
 }
 
+/// Whether `pid` runs and leads its own session, as every executor this
+/// agent launches does: a recovered pid that fails this was reused by an
+/// unrelated process (or never got as far as `setsid`).
+pub fn is_live_session_leader(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 1 || !is_running(pid) {
+        return false;
+    }
+    // SAFETY: getsid has no memory-safety preconditions.
+    unsafe { libc::getsid(pid) == pid }
+}
+
+/// Whether `pid` exists and is not a zombie.
+fn is_running(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence.
+    if unsafe { libc::kill(pid, 0) } != 0
+        && std::io::Error::last_os_error().raw_os_error() != Some(libc::EPERM)
+    {
+        return false;
+    }
+    // The state is the field after the parenthesised command name.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_string))
+        })
+        .is_some_and(|state| state != "Z" && state != "X")
+}
+
+/// Waits until `pid`, a process this agent did not fork (one a previous
+/// run of the agent launched, now reparented), ends. Through a pidfd,
+/// which the kernel makes readable when the process exits; by polling
+/// where pidfds are not available. The exit status of a process that is
+/// not our child cannot be had.
+pub async fn wait_foreign(pid: u32) {
+    let Ok(raw) = i32::try_from(pid) else {
+        return;
+    };
+    // SAFETY: pidfd_open takes a pid and flags, and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, raw, 0) };
+    if let Ok(fd) = i32::try_from(fd)
+        && fd >= 0
+    {
+        // SAFETY: the fd was just returned by pidfd_open and is owned here.
+        let owned = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        // SAFETY: the AsyncFd owns the fd, which nothing else closes or
+        // reuses while it is registered.
+        let registered = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE)
+        };
+        if let Ok(watched) = registered {
+            let _ = watched.readable().await;
+            return;
+        }
+    }
+    while is_running(raw) {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 /// Sessions whose leftovers are to be killed by the next sweep.
 static PENDING_SWEEPS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 

@@ -257,6 +257,44 @@ impl StatusUpdateManager {
         self.streams.keys().any(|(f, _)| f == framework_id)
     }
 
+    /// Whether the update with `uuid` was taken for the task already (a
+    /// duplicate, which is neither checkpointed nor forwarded again).
+    pub fn has_received(&self, framework_id: &FrameworkId, task_id: &TaskId, uuid: &[u8]) -> bool {
+        self.streams
+            .get(&(framework_id.clone(), task_id.clone()))
+            .is_some_and(|s| s.received.contains(uuid))
+    }
+
+    /// Rebuilds a task's stream from its checkpoint: every update was
+    /// received; those whose uuid was not acknowledged are pending, in
+    /// order. A stream whose terminal update was acknowledged is closed,
+    /// so nothing is kept. Returns whether the stream is still open.
+    pub fn recover(
+        &mut self,
+        framework_id: &FrameworkId,
+        task_id: &TaskId,
+        updates: &[StatusUpdate],
+        acks: &[Bytes],
+    ) -> bool {
+        let mut stream = Stream::new();
+        for update in updates {
+            let Some(uuid) = update.uuid.clone() else {
+                continue;
+            };
+            stream.terminated |= is_terminal(update.status.state);
+            stream.received.insert(uuid.clone());
+            if !acks.contains(&uuid) {
+                stream.pending.push_back(update.clone());
+            }
+        }
+        if stream.pending.is_empty() && (stream.terminated || stream.received.is_empty()) {
+            return false;
+        }
+        self.streams
+            .insert((framework_id.clone(), task_id.clone()), stream);
+        true
+    }
+
     /// The update awaiting acknowledgement for a task, if any.
     pub fn pending_front(
         &self,

@@ -151,8 +151,28 @@ impl AgentCore {
         }
         executor.state = ExecutorState::Running;
         executor.registration_deadline = None;
+        // A recovered executor: tasks the agent handed over (still
+        // staging) that it does not report never reached it.
+        let known: std::collections::BTreeSet<TaskId> = subscribe
+            .unacknowledged_tasks
+            .iter()
+            .map(|t| TaskId::from(&t.task_id))
+            .collect();
+        let never_delivered: Vec<v0::TaskInfo> = executor
+            .launched
+            .values()
+            .filter(|t| t.state == v0::TaskState::TaskStaging as i32)
+            .filter(|t| !known.contains(&TaskId::from(&t.task_id)))
+            .map(|t| v0::TaskInfo {
+                name: t.name.clone(),
+                task_id: t.task_id.clone(),
+                slave_id: t.slave_id.clone(),
+                ..Default::default()
+            })
+            .collect();
         let executor_info = executor.info.clone();
         let container_id = executor.container_id.clone();
+        let container_id_for_checkpoint = container_id.clone();
         let queued = executor.take_queued();
         let fid_wire = fid.to_v0();
         for task in queued.iter().flat_map(Pending::tasks) {
@@ -197,6 +217,33 @@ impl AgentCore {
             ..Default::default()
         };
         self.send_event(conn, event);
+        if self.checkpointing(fid) {
+            self.checkpoint(crate::checkpoint::Checkpoint::ExecutorLink {
+                framework_id: fid.clone(),
+                executor_id: eid.clone(),
+                container_id: container_id_for_checkpoint,
+                pid: None,
+            });
+        }
+        let partition_aware = self.frameworks.get(fid).is_some_and(|f| {
+            f.has_capability(v0::framework_info::capability::Type::PartitionAware)
+        });
+        let lost_state = if partition_aware {
+            v0::TaskState::TaskDropped
+        } else {
+            v0::TaskState::TaskLost
+        };
+        for task in never_delivered {
+            self.agent_update(
+                fid,
+                &task,
+                Some(eid),
+                lost_state,
+                v0::task_status::Reason::SlaveRestarted,
+                "Task launched during agent restart".into(),
+                now,
+            );
+        }
         self.deliver_pending(fid, &ExecutorLink::Http(conn), queued);
     }
 

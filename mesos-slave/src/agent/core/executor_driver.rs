@@ -238,6 +238,15 @@ impl AgentCore {
                 create_task(task, v0::TaskState::TaskStaging, &fid_wire),
             );
         }
+        let container_id = executor.container_id.clone();
+        if self.checkpointing(fid) {
+            self.checkpoint(crate::checkpoint::Checkpoint::ExecutorLink {
+                framework_id: fid.clone(),
+                executor_id: eid.clone(),
+                container_id,
+                pid: Some(from.clone()),
+            });
+        }
         queued
     }
 
