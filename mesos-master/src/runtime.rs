@@ -16,7 +16,7 @@ use prost::Message as _;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::master::{
-    CallError, Effect, FrameworkLink, HEARTBEAT_INTERVAL, Master, MasterConfig, Now,
+    CallError, Effect, FrameworkLink, HEARTBEAT_INTERVAL, Master, MasterConfig, Now, RegistryConfig,
 };
 use crate::registry::{Store, StoreError};
 
@@ -140,51 +140,81 @@ pub fn start(
     flags: Vec<(String, String)>,
 ) -> MasterHandle {
     let master = Master::new(config, now());
-    spawn(master, transport, flags, None)
+    spawn(master, transport, flags, None, None)
 }
 
-/// A leading master's registry: where it is stored, and how long the
-/// agents it lists have to re-register.
+/// A leading master's registry: where it is stored, and how.
 pub struct Persistence {
     /// The store.
     pub store: Store,
-    /// `--agent_reregister_timeout`.
-    pub reregister_timeout: Duration,
+    /// How long recovered agents have, the removal limit, GC.
+    pub config: RegistryConfig,
+    /// `--registry_fetch_timeout`.
+    pub fetch_timeout: Duration,
+    /// `--registry_store_timeout`.
+    pub store_timeout: Duration,
+}
+
+/// Why a leading master must stop.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// A registry write failed or did not finish in time: Mesos's
+    /// registrar aborts and its master with it.
+    #[error("Registrar failed: Failed to update registry: {0}... committing suicide!")]
+    Registrar(StoreError),
+    /// The core stopped the master ([`Effect::Abort`]).
+    #[error("{0}")]
+    Abort(String),
 }
 
 /// Starts a master that leads with a persisted registry: the registry is
-/// recovered first (a master that cannot read it does not start), then
-/// every change is written back. The returned receiver yields the error
-/// if a write fails; the master must then stop, as Mesos's does.
+/// recovered first (a master that cannot read it within
+/// `--registry_fetch_timeout` does not start), then every change is
+/// written back. The returned receiver yields why the master must stop
+/// (a write failed or timed out, or the core aborted); the caller then
+/// exits, as Mesos's master does.
 pub async fn start_leading(
     config: MasterConfig,
     transport: Transport,
     flags: Vec<(String, String)>,
     mut persistence: Persistence,
-) -> Result<(MasterHandle, oneshot::Receiver<StoreError>), StoreError> {
+) -> Result<(MasterHandle, mpsc::UnboundedReceiver<Failure>), StoreError> {
     let location = persistence.store.location();
-    let registry = persistence.store.fetch().await?;
+    let registry = persistence
+        .store
+        .fetch_within(persistence.fetch_timeout)
+        .await?;
     tracing::info!("Recovered the registry from {location}");
     let mut master = Master::new(config, now());
-    master.recover(registry, persistence.reregister_timeout, now());
+    master.recover_with(registry, persistence.config.clone(), now());
+    let store_timeout = persistence.store_timeout;
     // The first write names this master as the leader; it fails if
     // another master wrote since we read.
     if let Some((number, first)) = master.take_registry() {
-        persistence.store.store(&first).await?;
+        persistence
+            .store
+            .store_within(&first, store_timeout)
+            .await?;
         master.registry_stored(number);
     }
     let (updates, mut pending) = watch::channel(None::<(u64, Registry)>);
-    let (failed, failure) = oneshot::channel();
+    let (failed, failure) = mpsc::unbounded_channel();
     let mut store = persistence.store;
-    let handle = spawn(master, transport, flags, Some(updates));
+    let handle = spawn(
+        master,
+        transport,
+        flags,
+        Some(updates),
+        Some(failed.clone()),
+    );
     let stored = handle.clone();
     tokio::spawn(async move {
         while pending.changed().await.is_ok() {
             let Some((number, registry)) = pending.borrow_and_update().clone() else {
                 continue;
             };
-            if let Err(error) = store.store(&registry).await {
-                let _ = failed.send(error);
+            if let Err(error) = store.store_within(&registry, store_timeout).await {
+                let _ = failed.send(Failure::Registrar(error));
                 return;
             }
             stored.send(Input::RegistryStored(number));
@@ -198,6 +228,7 @@ fn spawn(
     transport: Transport,
     flags: Vec<(String, String)>,
     registry: Option<watch::Sender<Option<(u64, Registry)>>>,
+    failures: Option<mpsc::UnboundedSender<Failure>>,
 ) -> MasterHandle {
     let config = master.config().clone();
     let (inputs, receiver) = mpsc::unbounded_channel();
@@ -227,6 +258,7 @@ fn spawn(
         allocation_run: mesos::metrics::Timer::default(),
         queued: (0, 0),
         registry,
+        failures,
     };
     tokio::spawn(runtime.run(mailbox, receiver, tick));
     handle
@@ -256,6 +288,8 @@ struct Runtime {
     /// Where registry changes go to be persisted (latest wins), if
     /// anywhere.
     registry: Option<watch::Sender<Option<(u64, Registry)>>>,
+    /// Where to say the master must stop, if anyone listens.
+    failures: Option<mpsc::UnboundedSender<Failure>>,
 }
 
 /// Inputs handled before the effects are carried out and the allocator is
@@ -301,7 +335,9 @@ impl Runtime {
             if self.master.allocation_pending() {
                 self.tick();
             }
-            self.perform();
+            if !self.perform() {
+                return;
+            }
         }
     }
 
@@ -466,7 +502,8 @@ impl Runtime {
         });
     }
 
-    fn perform(&mut self) {
+    /// Carries out the core's effects; false once the master must stop.
+    fn perform(&mut self) -> bool {
         if let Some(updates) = &self.registry
             && let Some(registry) = self.master.take_registry()
         {
@@ -500,8 +537,18 @@ impl Runtime {
                         self.streams.remove(&stream_id);
                     }
                 }
+                Effect::Abort { message } => {
+                    match &self.failures {
+                        Some(failures) => {
+                            let _ = failures.send(Failure::Abort(message));
+                        }
+                        None => tracing::error!("{message}"),
+                    }
+                    return false;
+                }
             }
         }
+        true
     }
 }
 
