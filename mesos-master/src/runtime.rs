@@ -259,6 +259,7 @@ fn spawn(
         queued: (0, 0),
         registry,
         failures,
+        writing: None,
     };
     tokio::spawn(runtime.run(mailbox, receiver, tick));
     handle
@@ -290,6 +291,8 @@ struct Runtime {
     registry: Option<watch::Sender<Option<(u64, Registry)>>>,
     /// Where to say the master must stop, if anyone listens.
     failures: Option<mpsc::UnboundedSender<Failure>>,
+    /// The number of the registry being written, if one is.
+    writing: Option<u64>,
 }
 
 /// Inputs handled before the effects are carried out and the allocator is
@@ -434,7 +437,12 @@ impl Runtime {
                 let _ = reply.send(self.metrics());
             }
             Input::Weights(weights) => self.master.update_weights(&weights),
-            Input::RegistryStored(number) => self.master.registry_stored(number),
+            Input::RegistryStored(number) => {
+                if self.writing == Some(number) {
+                    self.writing = None;
+                }
+                self.master.registry_stored(number);
+            }
         }
     }
 
@@ -504,9 +512,14 @@ impl Runtime {
 
     /// Carries out the core's effects; false once the master must stop.
     fn perform(&mut self) -> bool {
+        // One write at a time: while one is under way, changes accumulate
+        // into the next registry (and what waits for them, into the next
+        // write) rather than into snapshots nobody would store.
         if let Some(updates) = &self.registry
+            && self.writing.is_none()
             && let Some(registry) = self.master.take_registry()
         {
+            self.writing = Some(registry.0);
             let _ = updates.send(Some(registry));
         }
         let from = self.transport.upid(&self.master.config().pid.id);
