@@ -9,8 +9,8 @@
 //! ZooKeeper, re-register with the new one as soon as it is detected (and
 //! every 500 ms until answered, as agents retry), and the scheduler
 //! registers with it. Printed: the time from the kill to the new leader in
-//! ZooKeeper, to its first offer, and to the last agent re-registered, and
-//! the share of the agents re-registered by the first offer.
+//! ZooKeeper, to its first offers (and on how many of the agents), and to
+//! the last agent's `SlaveReregisteredMessage`.
 //!
 //! ```text
 //! cargo build --release -p mesos-master --bins
@@ -36,7 +36,7 @@ enum Report {
     Registered(usize, v0::SlaveId),
     Reregistered(usize),
     FrameworkRegistered,
-    Offers,
+    Offers(usize),
 }
 
 fn flag(name: &str, default: &str) -> String {
@@ -78,7 +78,11 @@ fn serve(transport: &Transport, id: String, index: usize, reports: mpsc::Unbound
                 }
                 "mesos.internal.SlaveReregisteredMessage" => Some(Report::Reregistered(index)),
                 "mesos.internal.FrameworkRegisteredMessage" => Some(Report::FrameworkRegistered),
-                "mesos.internal.ResourceOffersMessage" => Some(Report::Offers),
+                "mesos.internal.ResourceOffersMessage" => {
+                    internal::ResourceOffersMessage::decode(message.body.as_ref())
+                        .ok()
+                        .map(|m| Report::Offers(m.offers.len()))
+                }
                 _ => None,
             };
             if let Some(report) = report {
@@ -180,7 +184,7 @@ async fn main() {
     let mut reregistered = vec![false; agents];
     let mut count = 0;
     let mut framework_registered = false;
-    let mut first_offer: Option<(Duration, usize)> = None;
+    let mut first_offer: Option<(Duration, usize, usize)> = None;
     let mut last = Duration::ZERO;
     let deadline = Instant::now() + Duration::from_secs(120);
     while (count < agents || first_offer.is_none()) && Instant::now() < deadline {
@@ -213,8 +217,8 @@ async fn main() {
                     last = killed.elapsed();
                 }
                 Report::FrameworkRegistered => framework_registered = true,
-                Report::Offers if first_offer.is_none() => {
-                    first_offer = Some((killed.elapsed(), count));
+                Report::Offers(offers) if first_offer.is_none() => {
+                    first_offer = Some((killed.elapsed(), count, offers));
                 }
                 _ => {}
             }
@@ -226,10 +230,11 @@ async fn main() {
         elected.as_secs_f64()
     );
     match first_offer {
-        Some((at, by_then)) => println!(
-            "first offer from the new leader: {:.3} s after the kill, {by_then} of {agents} agents ({:.1}%) re-registered by then",
+        Some((at, by_then, offers)) => println!(
+            "first offers from the new leader: {:.3} s after the kill, on {offers} of {agents} agents ({:.1}%); \
+             {by_then} agents had their SlaveReregisteredMessage by then",
             at.as_secs_f64(),
-            100.0 * by_then as f64 / agents as f64
+            100.0 * offers as f64 / agents as f64
         ),
         None => println!("no offer within 120 s"),
     }
