@@ -69,6 +69,10 @@ impl Default for RegistryConfig {
 pub struct RegistryState {
     /// How the registry is kept.
     pub config: RegistryConfig,
+    /// The registry entries of the registered agents, in step with
+    /// [`Master::agents`], so that a snapshot copies them in order rather
+    /// than rebuilding and sorting them.
+    pub admitted: BTreeMap<AgentId, registry::Slave>,
     /// Agents admitted by an earlier leader that have not re-registered
     /// yet.
     pub recovered: BTreeMap<AgentId, registry::Slave>,
@@ -244,17 +248,13 @@ impl Master {
 
     /// The registry as it stands.
     pub fn registry_snapshot(&self) -> Registry {
-        let mut agents: Vec<&super::Agent> = self.agents.values().collect();
-        agents.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut slaves: Vec<registry::Slave> = agents
-            .iter()
-            .map(|a| registry::Slave {
-                info: a.info.clone(),
-                drain_info: None,
-                deactivated: None,
-            })
+        let slaves: Vec<registry::Slave> = self
+            .registry
+            .admitted
+            .values()
+            .chain(self.registry.recovered.values())
+            .cloned()
             .collect();
-        slaves.extend(self.registry.recovered.values().cloned());
         Registry {
             master: Some(registry::Master { info: self.info() }),
             slaves: Some(registry::Slaves { slaves }),
@@ -299,6 +299,18 @@ impl Master {
     /// An agent was admitted (registered, or re-registered after being
     /// recovered or unreachable).
     pub(super) fn registry_admitted(&mut self, id: &AgentId) {
+        if !self.registry.admitted.contains_key(id)
+            && let Some(agent) = self.agents.get(id)
+        {
+            self.registry.admitted.insert(
+                id.clone(),
+                registry::Slave {
+                    info: agent.info.clone(),
+                    drain_info: None,
+                    deactivated: None,
+                },
+            );
+        }
         self.registry.recovered.remove(id);
         self.registry.unreachable.remove(id);
         self.registry.dirty = true;
@@ -306,6 +318,7 @@ impl Master {
 
     /// An agent left: unreachable (with the time) or removed.
     pub(super) fn registry_removed(&mut self, id: &AgentId, unreachable: bool, now: Now) {
+        self.registry.admitted.remove(id);
         self.registry.recovered.remove(id);
         if unreachable {
             self.registry.unreachable.insert(
