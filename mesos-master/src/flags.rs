@@ -58,6 +58,32 @@ pub struct MasterFlags {
     /// re-register before they are marked unreachable.
     #[arg(long, alias = "slave_reregister_timeout", default_value = "10mins", value_parser = parse_duration)]
     pub agent_reregister_timeout: Duration,
+    /// After a failover, the largest share of the recovered agents that may
+    /// fail to re-register within --agent_reregister_timeout and be marked
+    /// unreachable; beyond it the master exits rather than mark them
+    /// (`0%`-`100%`).
+    #[arg(long, alias = "recovery_slave_removal_limit", default_value = "100%")]
+    pub recovery_agent_removal_limit: String,
+    /// How long reading the registry at recovery may take before it fails.
+    #[arg(long, default_value = "1mins", value_parser = parse_duration)]
+    pub registry_fetch_timeout: Duration,
+    /// How long a registry write may take; a write that fails or times out
+    /// stops the master, as in Mesos.
+    #[arg(long, default_value = "20secs", value_parser = parse_duration)]
+    pub registry_store_timeout: Duration,
+    /// How often unreachable and gone agents are pruned from the registry.
+    #[arg(long, default_value = "15mins", value_parser = parse_duration)]
+    pub registry_gc_interval: Duration,
+    /// How long an unreachable or gone agent stays in the registry.
+    #[arg(long, default_value = "2weeks", value_parser = parse_duration)]
+    pub registry_max_agent_age: Duration,
+    /// How many unreachable (and, apart, gone) agents the registry keeps,
+    /// the oldest dropped first.
+    #[arg(long, default_value_t = 100 * 1024)]
+    pub registry_max_agent_count: usize,
+    /// Deprecated in Mesos and disabled: only `false` is accepted.
+    #[arg(long, default_value = "false", value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
+    pub registry_strict: bool,
     /// Human readable cluster name, shown in the WebUI and /state.
     #[arg(long)]
     pub cluster: Option<String>,
@@ -142,11 +168,7 @@ macro_rules! unimplemented_flags {
 
 unimplemented_flags!(
     root_submissions,
-    registry_strict,
-    registry_fetch_timeout,
-    registry_store_timeout,
     log_auto_initialize,
-    recovery_agent_removal_limit = "recovery_slave_removal_limit",
     agent_removal_rate_limit = "slave_removal_rate_limit",
     whitelist,
     role_sorter = "user_sorter",
@@ -176,9 +198,6 @@ unimplemented_flags!(
     max_operator_event_stream_subscribers,
     master_contender,
     master_detector,
-    registry_gc_interval,
-    registry_max_agent_age,
-    registry_max_agent_count,
     memory_profiling,
     ip_discovery_command,
     require_agent_domain,
@@ -220,9 +239,6 @@ const UNIMPLEMENTED_KINDS: &[(&str, Kind)] = &[
     ("allocator_recovery_timeout", Kind::Duration),
     ("max_executors_per_agent", Kind::Integer),
     ("max_operator_event_stream_subscribers", Kind::Integer),
-    ("registry_gc_interval", Kind::Duration),
-    ("registry_max_agent_age", Kind::Duration),
-    ("registry_max_agent_count", Kind::Integer),
     ("offer_constraints_re2_max_mem", Kind::Bytes),
     ("offer_constraints_re2_max_program_size", Kind::Integer),
     ("logbufsecs", Kind::Integer),
@@ -232,11 +248,7 @@ const UNIMPLEMENTED_KINDS: &[(&str, Kind)] = &[
 /// `/flags` shows them (flags without a default are left out there too).
 const UNIMPLEMENTED_DEFAULTS: &[(&str, &str)] = &[
     ("root_submissions", "true"),
-    ("registry_strict", "false"),
-    ("registry_fetch_timeout", "1mins"),
-    ("registry_store_timeout", "20secs"),
     ("log_auto_initialize", "true"),
-    ("recovery_agent_removal_limit", "100%"),
     ("role_sorter", "drf"),
     ("framework_sorter", "drf"),
     ("authenticate_frameworks", "false"),
@@ -252,9 +264,6 @@ const UNIMPLEMENTED_DEFAULTS: &[(&str, &str)] = &[
     ("authorizers", "local"),
     ("http_authenticators", "basic"),
     ("max_operator_event_stream_subscribers", "1000"),
-    ("registry_gc_interval", "15mins"),
-    ("registry_max_agent_age", "2weeks"),
-    ("registry_max_agent_count", "102400"),
     ("memory_profiling", "false"),
     ("require_agent_domain", "false"),
     ("publish_per_framework_metrics", "true"),
@@ -279,6 +288,19 @@ pub enum FlagsError {
     /// `--weights` does not parse.
     #[error("invalid --weights '{0}': expected role=weight,...")]
     Weights(String),
+    /// `--registry_strict=true`, which Mesos refuses.
+    #[error(
+        "Support for '--registry_strict' has been disabled and will be removed in a future version of Mesos"
+    )]
+    RegistryStrict,
+    /// `--recovery_agent_removal_limit` is not a percentage in range.
+    #[error("Invalid value '{value}' for --recovery_agent_removal_percent_limit: {reason}")]
+    RemovalLimit {
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// `--zk` without `--quorum`.
     #[error("Need to specify --quorum for replicated log based registry when using ZooKeeper")]
     MissingQuorum,
@@ -422,9 +444,45 @@ impl MasterFlags {
                 "Only one of --modules or --modules_dir should be specified",
             ));
         }
+        if self.registry_strict {
+            return Err(FlagsError::RegistryStrict);
+        }
+        self.removal_limit()?;
         self.min_allocatable()?;
         self.weights()?;
         Ok(())
+    }
+
+    /// `--recovery_agent_removal_limit` as a fraction in `[0, 1]`, checked
+    /// as Mesos checks it (a number followed by `%`, within 0-100).
+    pub fn removal_limit(&self) -> Result<f64, FlagsError> {
+        let value = &self.recovery_agent_removal_limit;
+        let invalid = |reason: String| FlagsError::RemovalLimit {
+            value: value.clone(),
+            reason,
+        };
+        let number = value
+            .strip_suffix('%')
+            .ok_or_else(|| invalid("missing '%'".into()))?;
+        let percent: f64 = number
+            .trim()
+            .parse()
+            .map_err(|_| invalid(format!("Failed to convert '{number}' to number")))?;
+        if !(0.0..=100.0).contains(&percent) {
+            return Err(invalid("Must be within [0%-100%]".into()));
+        }
+        Ok(percent / 100.0)
+    }
+
+    /// The registry settings of a leading master.
+    pub fn registry_config(&self) -> Result<crate::master::RegistryConfig, FlagsError> {
+        Ok(crate::master::RegistryConfig {
+            reregister_timeout: self.agent_reregister_timeout,
+            removal_limit: self.removal_limit()?,
+            gc_interval: self.registry_gc_interval,
+            max_agent_age: self.registry_max_agent_age,
+            max_agent_count: self.registry_max_agent_count,
+        })
     }
 
     /// Warnings for flags that are accepted but do nothing yet.
@@ -610,6 +668,72 @@ mod tests {
             .unwrap()
             .flags;
         assert!(flags.validate().is_ok());
+    }
+
+    #[test]
+    fn registry_flags_as_mesos() {
+        let flags = parse(args(&["--registry=in_memory"])).unwrap().flags;
+        assert_eq!(flags.registry_fetch_timeout, Duration::from_secs(60));
+        assert_eq!(flags.registry_store_timeout, Duration::from_secs(20));
+        assert_eq!(flags.registry_gc_interval, Duration::from_secs(900));
+        assert_eq!(
+            flags.registry_max_agent_age,
+            Duration::from_secs(14 * 86400)
+        );
+        assert_eq!(flags.registry_max_agent_count, 102400);
+        assert!(!flags.registry_strict);
+        assert_eq!(flags.removal_limit().unwrap(), 1.0);
+        assert!(flags.warnings().is_empty());
+        let config = flags.registry_config().unwrap();
+        assert_eq!(config, crate::master::RegistryConfig::default());
+
+        let flags = parse(args(&[
+            "--registry=in_memory",
+            "--recovery_slave_removal_limit=25%",
+            "--registry_max_agent_count=3",
+            "--registry_gc_interval=1secs",
+            "--registry_store_timeout=5secs",
+            "--no-registry_strict",
+        ]))
+        .unwrap()
+        .flags;
+        flags.validate().unwrap();
+        assert!(flags.warnings().is_empty(), "{:?}", flags.warnings());
+        let config = flags.registry_config().unwrap();
+        assert_eq!(config.removal_limit, 0.25);
+        assert_eq!(config.max_agent_count, 3);
+        assert_eq!(config.gc_interval, Duration::from_secs(1));
+        assert_eq!(flags.registry_store_timeout, Duration::from_secs(5));
+
+        for (value, error) in [
+            (
+                "50",
+                "Invalid value '50' for --recovery_agent_removal_percent_limit: missing '%'",
+            ),
+            (
+                "x%",
+                "Invalid value 'x%' for --recovery_agent_removal_percent_limit: Failed to convert 'x' to number",
+            ),
+            (
+                "101%",
+                "Invalid value '101%' for --recovery_agent_removal_percent_limit: Must be within [0%-100%]",
+            ),
+        ] {
+            let flags = parse(args(&[
+                "--registry=in_memory",
+                &format!("--recovery_agent_removal_limit={value}"),
+            ]))
+            .unwrap()
+            .flags;
+            assert_eq!(flags.validate().unwrap_err().to_string(), error);
+        }
+        let flags = parse(args(&["--registry=in_memory", "--registry_strict"]))
+            .unwrap()
+            .flags;
+        assert_eq!(
+            flags.validate().unwrap_err().to_string(),
+            "Support for '--registry_strict' has been disabled and will be removed in a future version of Mesos"
+        );
     }
 
     #[test]

@@ -38,8 +38,13 @@ pub struct HaConfig {
     /// The registry is kept in ZooKeeper (`--registry=replicated_log`),
     /// else in memory.
     pub persistent_registry: bool,
-    /// `--agent_reregister_timeout`.
-    pub reregister_timeout: Duration,
+    /// How recovered agents, the removal limit and registry GC are
+    /// handled.
+    pub registry: crate::master::RegistryConfig,
+    /// `--registry_fetch_timeout`.
+    pub fetch_timeout: Duration,
+    /// `--registry_store_timeout`.
+    pub store_timeout: Duration,
     /// `--weights`.
     pub weights: Vec<(String, f64)>,
 }
@@ -91,7 +96,9 @@ pub async fn run(
     let location = store.location();
     let persistence = Persistence {
         store,
-        reregister_timeout: ha.reregister_timeout,
+        config: ha.registry.clone(),
+        fetch_timeout: ha.fetch_timeout,
+        store_timeout: ha.store_timeout,
     };
     let started = tokio::select! {
         started = runtime::start_leading(config, transport, flags, persistence) => started,
@@ -99,7 +106,7 @@ pub async fn run(
             return Err(format!("Lost leadership while recovering: {event:?}"));
         }
     };
-    let (handle, failure) = match started {
+    let (handle, mut failure) = match started {
         Ok(started) => started,
         Err(error) => {
             contender.withdraw().await;
@@ -141,10 +148,9 @@ pub async fn run(
             "Another master ({}) leads now... committing suicide!",
             other.pid.as_deref().unwrap_or("?")
         )),
-        failure = failure => {
-            let reason = failure.map(|e| e.to_string()).unwrap_or_else(|_| "the registrar stopped".into());
-            Err(format!("Registrar failed: {reason}... committing suicide!"))
-        }
+        failure = failure.recv() => Err(failure.map(|f| f.to_string()).unwrap_or_else(|| {
+            "Registrar failed: the registrar stopped... committing suicide!".into()
+        })),
         () = &mut terminate => {
             contender.withdraw().await;
             Ok(())

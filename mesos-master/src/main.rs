@@ -77,6 +77,13 @@ async fn main() -> ExitCode {
         }
     };
     let persistent = flags.registry == "replicated_log";
+    let registry_config = match flags.registry_config() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Some(zk) = &flags.zk {
         let url = match mesos::zk::ZkUrl::parse(zk) {
             Ok(url) => url,
@@ -89,7 +96,9 @@ async fn main() -> ExitCode {
             url,
             session_timeout: flags.zk_session_timeout,
             persistent_registry: persistent,
-            reregister_timeout: flags.agent_reregister_timeout,
+            registry: registry_config.clone(),
+            fetch_timeout: flags.registry_fetch_timeout,
+            store_timeout: flags.registry_store_timeout,
             weights,
         };
         return match ha::run(
@@ -119,9 +128,11 @@ async fn main() -> ExitCode {
     let location = store.location();
     let persistence = runtime::Persistence {
         store,
-        reregister_timeout: flags.agent_reregister_timeout,
+        config: registry_config,
+        fetch_timeout: flags.registry_fetch_timeout,
+        store_timeout: flags.registry_store_timeout,
     };
-    let (handle, failure) =
+    let (handle, mut failure) =
         match runtime::start_leading(config, transport, parsed.effective, persistence).await {
             Ok(started) => started,
             Err(error) => {
@@ -137,9 +148,9 @@ async fn main() -> ExitCode {
     }
     tokio::select! {
         () = wait_for_termination() => {}
-        failure = failure => {
-            let reason = failure.map(|e| e.to_string()).unwrap_or_else(|_| "the registrar stopped".into());
-            tracing::error!("Registrar failed: {reason}... committing suicide!");
+        failure = failure.recv() => {
+            let reason = failure.map(|f| f.to_string()).unwrap_or_else(|| "Registrar failed: the registrar stopped... committing suicide!".into());
+            tracing::error!("{reason}");
             return ExitCode::FAILURE;
         }
     }

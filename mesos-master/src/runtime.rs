@@ -16,7 +16,7 @@ use prost::Message as _;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::master::{
-    CallError, Effect, FrameworkLink, HEARTBEAT_INTERVAL, Master, MasterConfig, Now,
+    CallError, Effect, FrameworkLink, HEARTBEAT_INTERVAL, Master, MasterConfig, Now, RegistryConfig,
 };
 use crate::registry::{Store, StoreError};
 
@@ -124,51 +124,81 @@ pub fn start(
     flags: Vec<(String, String)>,
 ) -> MasterHandle {
     let master = Master::new(config, now());
-    spawn(master, transport, flags, None)
+    spawn(master, transport, flags, None, None)
 }
 
-/// A leading master's registry: where it is stored, and how long the
-/// agents it lists have to re-register.
+/// A leading master's registry: where it is stored, and how.
 pub struct Persistence {
     /// The store.
     pub store: Store,
-    /// `--agent_reregister_timeout`.
-    pub reregister_timeout: Duration,
+    /// How long recovered agents have, the removal limit, GC.
+    pub config: RegistryConfig,
+    /// `--registry_fetch_timeout`.
+    pub fetch_timeout: Duration,
+    /// `--registry_store_timeout`.
+    pub store_timeout: Duration,
+}
+
+/// Why a leading master must stop.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// A registry write failed or did not finish in time: Mesos's
+    /// registrar aborts and its master with it.
+    #[error("Registrar failed: Failed to update registry: {0}... committing suicide!")]
+    Registrar(StoreError),
+    /// The core stopped the master ([`Effect::Abort`]).
+    #[error("{0}")]
+    Abort(String),
 }
 
 /// Starts a master that leads with a persisted registry: the registry is
-/// recovered first (a master that cannot read it does not start), then
-/// every change is written back. The returned receiver yields the error
-/// if a write fails; the master must then stop, as Mesos's does.
+/// recovered first (a master that cannot read it within
+/// `--registry_fetch_timeout` does not start), then every change is
+/// written back. The returned receiver yields why the master must stop
+/// (a write failed or timed out, or the core aborted); the caller then
+/// exits, as Mesos's master does.
 #[allow(clippy::disallowed_methods)]
 pub async fn start_leading(
     config: MasterConfig,
     transport: Transport,
     flags: Vec<(String, String)>,
     mut persistence: Persistence,
-) -> Result<(MasterHandle, oneshot::Receiver<StoreError>), StoreError> {
+) -> Result<(MasterHandle, mpsc::UnboundedReceiver<Failure>), StoreError> {
     let location = persistence.store.location();
     let registrar = crate::registry::metrics::RegistrarMetrics::default();
     let fetching = Instant::now();
-    let registry = persistence.store.fetch().await?;
+    let registry = persistence
+        .store
+        .fetch_within(persistence.fetch_timeout)
+        .await?;
     registrar.fetched(&registry, fetching.elapsed());
     tracing::info!("Recovered the registry from {location}");
     let mut master = Master::new(config, now());
-    master.recover(registry, persistence.reregister_timeout, now());
+    master.recover_with(registry, persistence.config.clone(), now());
+    let store_timeout = persistence.store_timeout;
     // The first write names this master as the leader; it fails if
     // another master wrote since we read.
     if let Some((number, first)) = master.take_registry() {
         registrar.storing(number);
         let storing = Instant::now();
-        persistence.store.store(&first).await?;
+        persistence
+            .store
+            .store_within(&first, store_timeout)
+            .await?;
         registrar.stored(&first, storing.elapsed());
         master.registry_stored(number);
     }
     let (updates, mut pending) = watch::channel(None::<(u64, Registry)>);
-    let (failed, failure) = oneshot::channel();
+    let (failed, failure) = mpsc::unbounded_channel();
     let mut store = persistence.store;
     transport.metrics().add(registrar.source(pending.clone()));
-    let handle = spawn(master, transport, flags, Some(updates));
+    let handle = spawn(
+        master,
+        transport,
+        flags,
+        Some(updates),
+        Some(failed.clone()),
+    );
     let stored = handle.clone();
     tokio::spawn(async move {
         while pending.changed().await.is_ok() {
@@ -177,8 +207,8 @@ pub async fn start_leading(
             };
             registrar.storing(number);
             let storing = Instant::now();
-            if let Err(error) = store.store(&registry).await {
-                let _ = failed.send(error);
+            if let Err(error) = store.store_within(&registry, store_timeout).await {
+                let _ = failed.send(Failure::Registrar(error));
                 return;
             }
             registrar.stored(&registry, storing.elapsed());
@@ -193,6 +223,7 @@ fn spawn(
     transport: Transport,
     flags: Vec<(String, String)>,
     registry: Option<watch::Sender<Option<(u64, Registry)>>>,
+    failures: Option<mpsc::UnboundedSender<Failure>>,
 ) -> MasterHandle {
     let config = master.config().clone();
     let (inputs, receiver) = mpsc::unbounded_channel();
@@ -222,6 +253,8 @@ fn spawn(
         allocation_run: mesos::metrics::Timer::default(),
         queued: (0, 0),
         registry,
+        failures,
+        writing: None,
     };
     tokio::spawn(runtime.run(mailbox, receiver, tick));
     handle
@@ -251,6 +284,10 @@ struct Runtime {
     /// Where registry changes go to be persisted (latest wins), if
     /// anywhere.
     registry: Option<watch::Sender<Option<(u64, Registry)>>>,
+    /// Where to say the master must stop, if anyone listens.
+    failures: Option<mpsc::UnboundedSender<Failure>>,
+    /// The number of the registry being written, if one is.
+    writing: Option<u64>,
 }
 
 /// Inputs handled before the effects are carried out and the allocator is
@@ -296,7 +333,9 @@ impl Runtime {
             if self.master.allocation_pending() {
                 self.tick();
             }
-            self.perform();
+            if !self.perform() {
+                return;
+            }
         }
     }
 
@@ -393,7 +432,12 @@ impl Runtime {
                 let _ = reply.send(self.metrics());
             }
             Input::Weights(weights) => self.master.update_weights(&weights),
-            Input::RegistryStored(number) => self.master.registry_stored(number),
+            Input::RegistryStored(number) => {
+                if self.writing == Some(number) {
+                    self.writing = None;
+                }
+                self.master.registry_stored(number);
+            }
         }
     }
 
@@ -461,10 +505,16 @@ impl Runtime {
         });
     }
 
-    fn perform(&mut self) {
+    /// Carries out the core's effects; false once the master must stop.
+    fn perform(&mut self) -> bool {
+        // One write at a time: while one is under way, changes accumulate
+        // into the next registry (and what waits for them, into the next
+        // write) rather than into snapshots nobody would store.
         if let Some(updates) = &self.registry
+            && self.writing.is_none()
             && let Some(registry) = self.master.take_registry()
         {
+            self.writing = Some(registry.0);
             let _ = updates.send(Some(registry));
         }
         let from = self.transport.upid(&self.master.config().pid.id);
@@ -495,8 +545,18 @@ impl Runtime {
                         self.streams.remove(&stream_id);
                     }
                 }
+                Effect::Abort { message } => {
+                    match &self.failures {
+                        Some(failures) => {
+                            let _ = failures.send(Failure::Abort(message));
+                        }
+                        None => tracing::error!("{message}"),
+                    }
+                    return false;
+                }
             }
         }
+        true
     }
 }
 

@@ -443,6 +443,9 @@ impl Sim {
                 match effect {
                     Effect::Send { to, name, body } => self.deliver_to_agent(&to, &name, &body),
                     Effect::Event { link, event } => self.deliver_to_framework(&link, *event),
+                    Effect::Abort { message } => {
+                        self.fail(format!("the master stopped: {message}"));
+                    }
                     Effect::Close { link } => {
                         let FrameworkLink::Http { stream_id } = &link else {
                             self.fail(format!("close of a link never opened: {link:?}"));
@@ -1252,7 +1255,7 @@ impl Sim {
             match effect {
                 Effect::Send { to, name, body } => self.deliver_to_agent(&to, &name, &body),
                 Effect::Event { link, event } => self.deliver_to_framework(&link, *event),
-                Effect::Close { .. } | Effect::Link { .. } => {
+                Effect::Close { .. } | Effect::Link { .. } | Effect::Abort { .. } => {
                     self.fail(format!("unexpected effect of an accept: {effect:?}"));
                 }
             }

@@ -251,6 +251,17 @@ impl Master {
         };
         let admitted = !self.agents.contains_key(&id);
         let reconciliations = self.unknown_to_agent(&id, &message.tasks);
+        // An agent neither registered nor recovered comes back from being
+        // unreachable (or from before this master's registry): its
+        // frameworks hear of its tasks again, as in Mesos 1.11.
+        let reappeared = if self.is_unreachable(&id) {
+            Some("Unreachable agent re-reregistered")
+        } else if admitted && !self.is_recovered(&id) {
+            Some("Unknown agent reregistered")
+        } else {
+            None
+        };
+        let start = self.effects.len();
         if let Some(agent) = self.agents.get_mut(&id) {
             tracing::info!(agent_id = %id, pid = %from, "Agent re-registered");
             self.metrics.bump("slave_reregistrations");
@@ -324,7 +335,11 @@ impl Master {
             }
             self.allocator.add_agent(id.clone(), total, used);
         }
+        if let Some(text) = reappeared {
+            self.announce_reappeared_tasks(&id, from, &message, text, now);
+        }
         self.registry_admitted(&id);
+        self.hold_effects_since(start);
         self.effects.push(super::Effect::Link { to: from.clone() });
         let reply = internal::SlaveReregisteredMessage {
             slave_id: id.to_v0(),
@@ -384,6 +399,54 @@ impl Master {
                 statuses,
             })
             .collect()
+    }
+
+    /// The tasks of an agent back from unreachable (or unknown) go to their
+    /// frameworks with the state the agent reports
+    /// (`REASON_SLAVE_REREGISTERED`); frameworks removed meanwhile are shut
+    /// down on the agent.
+    fn announce_reappeared_tasks(
+        &mut self,
+        id: &AgentId,
+        from: &Upid,
+        message: &internal::ReregisterSlaveMessage,
+        text: &str,
+        now: Now,
+    ) {
+        for task in &message.tasks {
+            let fid = FrameworkId::from(&task.framework_id);
+            if !self.frameworks.contains_key(&fid) {
+                continue;
+            }
+            let tid = TaskId::from(&task.task_id);
+            let state = v0::TaskState::try_from(task.state).unwrap_or(v0::TaskState::TaskStaging);
+            let mut status = self.master_status(
+                &fid,
+                &tid,
+                Some(id),
+                state,
+                v0::task_status::Reason::SlaveReregistered,
+                text,
+                now,
+            );
+            status.executor_id = task.executor_id.clone();
+            self.forward_master_update(&fid, status);
+        }
+        let completed: Vec<FrameworkId> = message
+            .frameworks
+            .iter()
+            .filter_map(|f| f.id.as_ref().map(FrameworkId::from))
+            .filter(|fid| self.completed_frameworks.iter().any(|f| &f.id == fid))
+            .collect();
+        for fid in completed {
+            tracing::info!(agent_id = %id, "Shutting down framework {fid} at re-registered agent: it was removed at the master");
+            self.send_message(
+                from,
+                &internal::ShutdownFrameworkMessage {
+                    framework_id: fid.to_v0(),
+                },
+            );
+        }
     }
 
     /// A framework an agent reports that the master does not know: kept,
@@ -661,6 +724,10 @@ impl Master {
         unreachable: bool,
         now: Now,
     ) -> Option<Upid> {
+        if !self.agents.contains_key(id) {
+            return None;
+        }
+        let start = self.effects.len();
         self.rescind_agent_offers(id, now);
         let agent = self.agents.remove(id)?;
         tracing::info!(agent_id = %id, "Removing agent: {message}");
@@ -714,9 +781,20 @@ impl Master {
                 framework.executors.remove(id);
             }
         }
-        // Then every connected framework hears the agent is gone (a
-        // FAILURE without executor; LostSlaveMessage for drivers), as in
+        // Then every connected framework hears the agent is gone, as in
         // Mesos's `__removeSlave`.
+        self.send_agent_lost(id);
+        // All of it only once the registry no longer lists the agent as
+        // admitted: a master failing over before the write would still
+        // expect the agent, and the frameworks would have heard otherwise.
+        self.hold_effects_since(start);
+        Some(agent.pid)
+    }
+
+    /// Every connected framework hears that agent `id` is lost (a FAILURE
+    /// without executor; LostSlaveMessage for drivers): Mesos's
+    /// `sendSlaveLost`.
+    pub(super) fn send_agent_lost(&mut self, id: &AgentId) {
         let mut links: Vec<(FrameworkId, FrameworkLink)> = self
             .frameworks
             .values()
@@ -735,7 +813,6 @@ impl Master {
             };
             self.send_event(&link, event);
         }
-        Some(agent.pid)
     }
 
     fn connection(&self) -> internal::MasterSlaveConnection {

@@ -51,7 +51,7 @@ pub use agents::Agent;
 pub use frameworks::{Framework, FrameworkLink};
 pub use metrics::Metrics;
 pub use offers::Offer;
-pub use registrar::RegistryState;
+pub use registrar::{RegistryConfig, RegistryState};
 
 /// The master's version, reported everywhere Mesos reports it.
 pub const VERSION: &str = "1.11.0";
@@ -125,6 +125,13 @@ pub enum Effect {
     Close {
         /// The stream to end.
         link: FrameworkLink,
+    },
+    /// The master must stop (Mesos's `EXIT(EXIT_FAILURE)`): carrying on
+    /// would do harm, e.g. mark unreachable more agents than the operator
+    /// allows after a failover.
+    Abort {
+        /// Why, in Mesos's words.
+        message: String,
     },
 }
 
@@ -229,6 +236,7 @@ impl Master {
             self.check_agents(now);
             self.expire_frameworks(now);
             self.expire_recovered(now);
+            self.collect_registry(now);
         }
         let due = match self.last_allocation {
             None => true,

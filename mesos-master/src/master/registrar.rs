@@ -5,13 +5,23 @@
 //!
 //! The core tracks these and says when they changed
 //! ([`Master::take_registry`]); the runtime persists them (ZooKeeper, a
-//! file, or nowhere). A master that starts leading recovers the registry
-//! ([`Master::recover`]): the agents it lists are expected to re-register
-//! within `--agent_reregister_timeout`, and those that do not are marked
-//! unreachable.
+//! file, or nowhere) and reports each write done
+//! ([`Master::registry_stored`]). What depends on a change being durable
+//! waits for that report, as Mesos's master waits for its registrar: an
+//! agent hears it is admitted, and frameworks hear an agent's tasks are
+//! lost or unreachable, only once a new leader would know it too.
+//!
+//! A master that starts leading recovers the registry
+//! ([`Master::recover_with`]): the agents it lists are expected to
+//! re-register within `--agent_reregister_timeout`. Those that do not are
+//! marked unreachable, unless more than `--recovery_agent_removal_limit`
+//! of them are missing: then the master stops ([`Effect::Abort`]) and
+//! leaves the decision to an operator. Every `--registry_gc_interval`,
+//! unreachable and gone agents older than `--registry_max_agent_age`, or
+//! beyond the newest `--registry_max_agent_count`, are pruned.
 //!
 //! ```text
-//!   admitted ──(missed pings / not re-registered in time)──► unreachable
+//!   admitted ──(missed pings / not re-registered in time)──► unreachable ──(GC: age, count)──► forgotten
 //!      ▲                                                         │
 //!      └──────────────────── re-registers ◄──────────────────────┘
 //! ```
@@ -24,19 +34,57 @@ use mesos::upid::Upid;
 use mesos::wire::mesos as v0;
 use mesos::wire::mesos::internal::{Registry, registry};
 
-use super::{Master, Now};
+use super::{Effect, Master, Now};
+
+/// How a leading master keeps its registry (Mesos's flags and defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryConfig {
+    /// `--agent_reregister_timeout`: how long recovered agents have.
+    pub reregister_timeout: Duration,
+    /// `--recovery_agent_removal_limit` as a fraction in `[0, 1]`.
+    pub removal_limit: f64,
+    /// `--registry_gc_interval`.
+    pub gc_interval: Duration,
+    /// `--registry_max_agent_age`.
+    pub max_agent_age: Duration,
+    /// `--registry_max_agent_count`.
+    pub max_agent_count: usize,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            reregister_timeout: Duration::from_secs(600),
+            removal_limit: 1.0,
+            gc_interval: Duration::from_secs(15 * 60),
+            max_agent_age: Duration::from_secs(14 * 24 * 3600),
+            max_agent_count: 100 * 1024,
+        }
+    }
+}
 
 /// The registry as the core tracks it, apart from the registered agents
 /// (which live in [`Master::agents`]).
 #[derive(Debug, Default, Clone)]
 pub struct RegistryState {
+    /// How the registry is kept.
+    pub config: RegistryConfig,
+    /// The registry entries of the registered agents, in step with
+    /// [`Master::agents`], so that a snapshot copies them in order rather
+    /// than rebuilding and sorting them.
+    pub admitted: BTreeMap<AgentId, registry::Slave>,
     /// Agents admitted by an earlier leader that have not re-registered
-    /// yet, with the time by which they must.
-    pub recovered: BTreeMap<AgentId, (registry::Slave, Instant)>,
+    /// yet.
+    pub recovered: BTreeMap<AgentId, registry::Slave>,
+    /// When recovered agents must have re-registered, and how many agents
+    /// the recovered registry listed; cleared once that time is past.
+    pub recovery: Option<(Instant, usize)>,
     /// Unreachable agents and when they became so.
     pub unreachable: BTreeMap<AgentId, registry::UnreachableSlave>,
     /// Agents marked gone, and when.
     pub gone: BTreeMap<AgentId, registry::GoneSlave>,
+    /// When the registry is next garbage-collected.
+    pub next_gc: Option<Instant>,
     /// What the master stores but does not act on here: maintenance,
     /// quotas, weights, minimum capabilities, resource providers.
     pub stored: Registry,
@@ -57,17 +105,73 @@ fn time_info(unix: f64) -> v0::TimeInfo {
     }
 }
 
+/// A number as C++ streams print a double (six significant digits, no
+/// trailing zeros): `66.6667`, `100`, `0.5`.
+fn g6(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() {
+        return format!("{value}");
+    }
+    let digits = 5 - value.abs().log10().floor() as i32;
+    let text = format!("{:.*}", digits.max(0) as usize, value);
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+/// The oldest entries beyond `max_count`, and any older than `max_age`
+/// (Mesos's registry GC). Entries are taken in the order they became
+/// unreachable or gone: by timestamp, then id.
+fn prune<'a>(
+    entries: impl Iterator<Item = (&'a AgentId, &'a v0::TimeInfo)>,
+    max_count: usize,
+    max_age: Duration,
+    now: Now,
+) -> Vec<AgentId> {
+    let mut entries: Vec<(&AgentId, i64)> = entries.map(|(id, t)| (id, t.nanoseconds)).collect();
+    entries.sort_by_key(|(id, nanos)| (*nanos, *id));
+    let count = entries.len();
+    let now_nanos = (now.unix * 1e9) as i64;
+    let max_age = i64::try_from(max_age.as_nanos()).unwrap_or(i64::MAX);
+    let mut remove = Vec::new();
+    for (id, nanos) in entries {
+        let live = count - remove.len();
+        if live > max_count || now_nanos.saturating_sub(nanos) > max_age {
+            remove.push(id.clone());
+        }
+    }
+    remove
+}
+
 impl Master {
     /// Takes over `registry` as written by an earlier leader (or by this
     /// master before a restart). Its agents must re-register within
-    /// `reregister_timeout`; its weights are applied.
+    /// `reregister_timeout`; its weights are applied. The other registry
+    /// settings are Mesos's defaults.
     pub fn recover(&mut self, registry: Registry, reregister_timeout: Duration, now: Now) {
-        let deadline = now.instant + reregister_timeout;
+        let config = RegistryConfig {
+            reregister_timeout,
+            ..RegistryConfig::default()
+        };
+        self.recover_with(registry, config, now);
+    }
+
+    /// [`Master::recover`] with all the registry settings.
+    pub fn recover_with(&mut self, registry: Registry, config: RegistryConfig, now: Now) {
         let state = &mut self.registry;
+        state.recovery = Some((now.instant + config.reregister_timeout, 0));
+        state.next_gc = Some(now.instant + config.gc_interval);
+        state.config = config;
+        let mut listed = 0;
         for slave in registry.slaves.clone().unwrap_or_default().slaves {
             if let Some(id) = slave.info.id.as_ref().map(AgentId::from) {
-                state.recovered.insert(id, (slave, deadline));
+                state.recovered.insert(id, slave);
+                listed += 1;
             }
+        }
+        if let Some((_, total)) = &mut state.recovery {
+            *total = listed;
         }
         for slave in registry.unreachable.clone().unwrap_or_default().slaves {
             state.unreachable.insert(AgentId::from(&slave.id), slave);
@@ -144,17 +248,13 @@ impl Master {
 
     /// The registry as it stands.
     pub fn registry_snapshot(&self) -> Registry {
-        let mut agents: Vec<&super::Agent> = self.agents.values().collect();
-        agents.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut slaves: Vec<registry::Slave> = agents
-            .iter()
-            .map(|a| registry::Slave {
-                info: a.info.clone(),
-                drain_info: None,
-                deactivated: None,
-            })
+        let slaves: Vec<registry::Slave> = self
+            .registry
+            .admitted
+            .values()
+            .chain(self.registry.recovered.values())
+            .cloned()
             .collect();
-        slaves.extend(self.registry.recovered.values().map(|(s, _)| s.clone()));
         Registry {
             master: Some(registry::Master { info: self.info() }),
             slaves: Some(registry::Slaves { slaves }),
@@ -170,7 +270,7 @@ impl Master {
 
     /// Agents of an earlier leader still expected to re-register.
     pub fn recovered_agents(&self) -> impl Iterator<Item = &v0::SlaveInfo> {
-        self.registry.recovered.values().map(|(s, _)| &s.info)
+        self.registry.recovered.values().map(|s| &s.info)
     }
 
     /// Unreachable agents and when they became so (Unix seconds).
@@ -199,6 +299,18 @@ impl Master {
     /// An agent was admitted (registered, or re-registered after being
     /// recovered or unreachable).
     pub(super) fn registry_admitted(&mut self, id: &AgentId) {
+        if !self.registry.admitted.contains_key(id)
+            && let Some(agent) = self.agents.get(id)
+        {
+            self.registry.admitted.insert(
+                id.clone(),
+                registry::Slave {
+                    info: agent.info.clone(),
+                    drain_info: None,
+                    deactivated: None,
+                },
+            );
+        }
         self.registry.recovered.remove(id);
         self.registry.unreachable.remove(id);
         self.registry.dirty = true;
@@ -206,6 +318,7 @@ impl Master {
 
     /// An agent left: unreachable (with the time) or removed.
     pub(super) fn registry_removed(&mut self, id: &AgentId, unreachable: bool, now: Now) {
+        self.registry.admitted.remove(id);
         self.registry.recovered.remove(id);
         if unreachable {
             self.registry.unreachable.insert(
@@ -221,23 +334,144 @@ impl Master {
         self.registry.dirty = true;
     }
 
-    /// Recovered agents past their re-registration deadline become
-    /// unreachable.
+    /// Effects produced since `start` wait until the registry as it
+    /// stands now is stored (at once when it is not persisted): what
+    /// frameworks and agents hear of a registry change follows the change.
+    pub(super) fn hold_effects_since(&mut self, start: usize) {
+        self.registry.dirty = true;
+        if !self.registry.gated || start >= self.effects.len() {
+            return;
+        }
+        let number = self.registry.taken + 1;
+        let held: Vec<Effect> = self.effects.drain(start..).collect();
+        self.registry
+            .held
+            .extend(held.into_iter().map(|effect| (number, effect)));
+    }
+
+    /// Once `--agent_reregister_timeout` has passed since recovery, the
+    /// recovered agents that did not re-register are marked unreachable
+    /// and every framework hears they are lost; unless they are more than
+    /// `--recovery_agent_removal_limit` of the agents recovered, then the
+    /// master stops instead, as Mesos's does.
     pub(super) fn expire_recovered(&mut self, now: Now) {
-        let expired: Vec<AgentId> = self
+        let Some((deadline, listed)) = self.registry.recovery else {
+            return;
+        };
+        if now.instant < deadline {
+            return;
+        }
+        self.registry.recovery = None;
+        let missing = self.registry.recovered.len();
+        if missing == 0 {
+            return;
+        }
+        let share = missing as f64 / listed.max(1) as f64;
+        let limit = self.registry.config.removal_limit;
+        let timeout = mesos::flags::format_duration(self.registry.config.reregister_timeout);
+        if share > limit {
+            let ids: Vec<&str> = self
+                .registry
+                .recovered
+                .keys()
+                .map(|id| id.as_str())
+                .collect();
+            let message = format!(
+                "Post-recovery agent removal limit exceeded! After {timeout} there were \
+                 {missing} ({}%) agents recovered from the registry that did not reregister: \n\
+                 [ {} ]\n  The configured removal limit is {}%. Please investigate or \
+                 increase this limit to proceed further",
+                g6(share * 100.0),
+                ids.join(", "),
+                g6(limit * 100.0),
+            );
+            tracing::error!("{message}");
+            self.effects.push(Effect::Abort { message });
+            return;
+        }
+        let expired: Vec<(AgentId, String)> = self
             .registry
             .recovered
             .iter()
-            .filter(|(_, (_, deadline))| *deadline <= now.instant)
-            .map(|(id, _)| id.clone())
+            .map(|(id, slave)| (id.clone(), slave.info.hostname.clone()))
             .collect();
-        for id in expired {
+        for (id, hostname) in expired {
             tracing::warn!(
                 agent_id = %id,
-                "Agent did not re-register within the re-registration timeout; marking it unreachable"
+                "Marking agent {id} ({hostname}) unreachable: did not reregister within \
+                 {timeout} after master failover"
             );
             self.metrics.agent_removals += 1;
+            self.metrics.bump("slave_removals");
+            self.metrics.bump("slave_removals/reason_unhealthy");
+            self.metrics.bump("recovery_slave_removals");
             self.registry_removed(&id, true, now);
+            // Frameworks hear of it once it is stored, as after Mesos's
+            // `MarkSlaveUnreachable`.
+            let start = self.effects.len();
+            self.send_agent_lost(&id);
+            self.hold_effects_since(start);
         }
+    }
+
+    /// Every `--registry_gc_interval`, prunes unreachable and gone agents
+    /// by age and count (Mesos's `doRegistryGc`).
+    pub(super) fn collect_registry(&mut self, now: Now) {
+        let Some(due) = self.registry.next_gc else {
+            return;
+        };
+        if now.instant < due {
+            return;
+        }
+        let config = self.registry.config.clone();
+        self.registry.next_gc = Some(now.instant + config.gc_interval);
+        let unreachable = prune(
+            self.registry
+                .unreachable
+                .iter()
+                .map(|(id, s)| (id, &s.timestamp)),
+            config.max_agent_count,
+            config.max_agent_age,
+            now,
+        );
+        let gone = prune(
+            self.registry.gone.iter().map(|(id, s)| (id, &s.timestamp)),
+            config.max_agent_count,
+            config.max_agent_age,
+            now,
+        );
+        if unreachable.is_empty() && gone.is_empty() {
+            tracing::debug!(
+                "Skipping periodic registry garbage collection: no agents qualify for removal"
+            );
+            return;
+        }
+        for id in &unreachable {
+            self.registry.unreachable.remove(id);
+        }
+        for id in &gone {
+            self.registry.gone.remove(id);
+        }
+        self.registry.dirty = true;
+        tracing::info!(
+            "Garbage collected {} unreachable and {} gone agents from the registry",
+            unreachable.len(),
+            gone.len()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_as_mesos_prints_them() {
+        assert_eq!(g6(100.0), "100");
+        assert_eq!(g6(200.0 / 3.0), "66.6667");
+        assert_eq!(g6(50.0), "50");
+        assert_eq!(g6(0.5), "0.5");
+        assert_eq!(g6(0.0), "0");
+        assert_eq!(g6(12.5), "12.5");
     }
 }

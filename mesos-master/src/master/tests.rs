@@ -20,6 +20,7 @@ use prost_reflect::ReflectMessage;
 use super::*;
 use crate::allocator::AllocatorConfig;
 
+mod failover;
 mod golden;
 
 /// The Unix time the tests start at.

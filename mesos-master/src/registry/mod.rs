@@ -15,6 +15,8 @@ pub mod file;
 pub mod metrics;
 pub mod zookeeper;
 
+use std::time::Duration;
+
 use mesos::wire::mesos::internal::Registry;
 
 /// Why the registry could not be read or written.
@@ -31,6 +33,15 @@ pub enum StoreError {
     /// Someone else (another master) wrote the registry since we read it.
     #[error("The registry in {0} was changed by another master")]
     Conflict(String),
+    /// The store did not answer in time (`--registry_fetch_timeout`,
+    /// `--registry_store_timeout`).
+    #[error("Failed to perform {operation} within {timeout}")]
+    Timeout {
+        /// `fetch` or `store`.
+        operation: &'static str,
+        /// The timeout, as Mesos prints durations.
+        timeout: String,
+    },
     /// The store could not be reached or written.
     #[error("Failed to access the registry in {location}: {reason}")]
     Io {
@@ -73,6 +84,24 @@ impl Store {
         }
     }
 
+    /// [`Store::fetch`] within `timeout`.
+    pub async fn fetch_within(&mut self, timeout: Duration) -> Result<Registry, StoreError> {
+        tokio::time::timeout(timeout, self.fetch())
+            .await
+            .unwrap_or_else(|_| Err(timed_out("fetch", timeout)))
+    }
+
+    /// [`Store::store`] within `timeout`.
+    pub async fn store_within(
+        &mut self,
+        registry: &Registry,
+        timeout: Duration,
+    ) -> Result<(), StoreError> {
+        tokio::time::timeout(timeout, self.store(registry))
+            .await
+            .unwrap_or_else(|_| Err(timed_out("store", timeout)))
+    }
+
     /// Where the registry lives, for logs.
     pub fn location(&self) -> String {
         match self {
@@ -80,6 +109,13 @@ impl Store {
             Store::File(store) => store.path().display().to_string(),
             Store::ZooKeeper(store) => store.location(),
         }
+    }
+}
+
+fn timed_out(operation: &'static str, timeout: Duration) -> StoreError {
+    StoreError::Timeout {
+        operation,
+        timeout: mesos::flags::format_duration(timeout),
     }
 }
 
