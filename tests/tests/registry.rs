@@ -225,6 +225,24 @@ async fn a_failover_with_too_many_agents_missing_stops_the_master() {
     wait_healthy(&mut agent).await;
     let state = state_until(&first, "the agent", |s| s["activated_slaves"] == 1).await;
     let agent_id = state["slaves"][0]["id"].as_str().unwrap().to_string();
+    // The master lists an agent before its admission is stored and the
+    // agent told; stopping the master before then would leave the agent
+    // without its id, registering anew with the next master.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = http::get(agent.addr, "/state").await
+            && response.status == 200
+            && response.json()["id"] == agent_id.as_str()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent never heard it was admitted:\n{}",
+            tail(&agent.log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     first.stop();
 
     // Two more agents were admitted that will never come back: 2 of 3

@@ -338,17 +338,29 @@ impl Master {
         if let Some(text) = reappeared {
             self.announce_reappeared_tasks(&id, from, &message, text, now);
         }
-        self.registry_admitted(&id);
-        self.hold_effects_since(start);
+        // An agent back with what the registry holds of it needs no write,
+        // so its reply goes at once, as in Mesos.
+        let changed = self.registry_admitted(&id);
+        if changed {
+            self.hold_effects_since(start);
+        }
         self.effects.push(super::Effect::Link { to: from.clone() });
         let reply = internal::SlaveReregisteredMessage {
             slave_id: id.to_v0(),
             reconciliations,
             connection: Some(self.connection()),
         };
-        self.send_admitted(from, &reply);
-        if admitted {
-            self.send_admitted(from, &internal::PingSlaveMessage { connected: true });
+        let ping = internal::PingSlaveMessage { connected: true };
+        if changed {
+            self.send_admitted(from, &reply);
+            if admitted {
+                self.send_admitted(from, &ping);
+            }
+        } else {
+            self.send_message(from, &reply);
+            if admitted {
+                self.send_message(from, &ping);
+            }
         }
         self.allocation_pending = true;
     }

@@ -326,7 +326,7 @@ impl Master {
     where
         M: prost::Message + prost_reflect::ReflectMessage,
     {
-        self.effects.push(Effect::Send {
+        self.send_in_order(Effect::Send {
             to: to.clone(),
             name: message.descriptor().full_name().to_string(),
             body: Bytes::from(message.encode_to_vec()),

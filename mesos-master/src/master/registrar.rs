@@ -97,6 +97,10 @@ pub struct RegistryState {
     pub taken: u64,
     /// Messages held until registry number `.0` is stored.
     pub held: Vec<(u64, super::Effect)>,
+    /// Per receiver of a held message: the latest registry number one
+    /// waits for and how many are held. A later message to the same
+    /// receiver waits behind them, so that each peer hears in order.
+    pub held_to: std::collections::HashMap<Upid, (u64, usize)>,
 }
 
 fn time_info(unix: f64) -> v0::TimeInfo {
@@ -221,8 +225,42 @@ impl Master {
         let held = std::mem::take(&mut self.registry.held);
         let (ready, waiting): (Vec<_>, Vec<_>) = held.into_iter().partition(|(n, _)| *n <= number);
         self.registry.held = waiting;
+        for (_, effect) in &ready {
+            if let super::Effect::Send { to, .. } = effect
+                && let Some((_, count)) = self.registry.held_to.get_mut(to)
+            {
+                *count -= 1;
+                if *count == 0 {
+                    self.registry.held_to.remove(to);
+                }
+            }
+        }
         self.effects
             .extend(ready.into_iter().map(|(_, effect)| effect));
+    }
+
+    /// Holds `effect` until registry `number` is stored.
+    fn hold(&mut self, number: u64, effect: super::Effect) {
+        if let super::Effect::Send { to, .. } = &effect {
+            let entry = self.registry.held_to.entry(to.clone()).or_insert((0, 0));
+            entry.0 = entry.0.max(number);
+            entry.1 += 1;
+        }
+        self.registry.held.push((number, effect));
+    }
+
+    /// Sends `effect` now, unless an earlier message to the same receiver
+    /// is held until a registry is stored: then it waits behind that one
+    /// (so an agent never hears of a task before it hears it is admitted).
+    pub(super) fn send_in_order(&mut self, effect: super::Effect) {
+        let waiting = match &effect {
+            super::Effect::Send { to, .. } => self.registry.held_to.get(to).map(|(n, _)| *n),
+            _ => None,
+        };
+        match waiting {
+            Some(number) => self.hold(number, effect),
+            None => self.effects.push(effect),
+        }
     }
 
     /// Sends `message` to an agent once the registry as it stands now is
@@ -240,9 +278,9 @@ impl Master {
         if self.registry.gated {
             self.registry.dirty = true;
             let number = self.registry.taken + 1;
-            self.registry.held.push((number, effect));
+            self.hold(number, effect);
         } else {
-            self.effects.push(effect);
+            self.send_in_order(effect);
         }
     }
 
@@ -298,22 +336,36 @@ impl Master {
 
     /// An agent was admitted (registered, or re-registered after being
     /// recovered or unreachable).
-    pub(super) fn registry_admitted(&mut self, id: &AgentId) {
-        if !self.registry.admitted.contains_key(id)
-            && let Some(agent) = self.agents.get(id)
-        {
-            self.registry.admitted.insert(
-                id.clone(),
-                registry::Slave {
-                    info: agent.info.clone(),
-                    drain_info: None,
-                    deactivated: None,
-                },
-            );
+    pub(super) fn registry_admitted(&mut self, id: &AgentId) -> bool {
+        let Some(agent) = self.agents.get(id) else {
+            return false;
+        };
+        let entry = |info: &v0::SlaveInfo| registry::Slave {
+            info: info.clone(),
+            drain_info: None,
+            deactivated: None,
+        };
+        // Mesos skips the registry when an admitted or recovered agent
+        // comes back with the same `SlaveInfo`: nothing stored changes.
+        let mut changed = match self.registry.admitted.get(id) {
+            Some(known) => known.info != agent.info,
+            None => self
+                .registry
+                .recovered
+                .get(id)
+                .is_none_or(|recovered| recovered.info != agent.info),
+        };
+        if changed || !self.registry.admitted.contains_key(id) {
+            self.registry
+                .admitted
+                .insert(id.clone(), entry(&agent.info));
         }
         self.registry.recovered.remove(id);
-        self.registry.unreachable.remove(id);
-        self.registry.dirty = true;
+        changed |= self.registry.unreachable.remove(id).is_some();
+        if changed {
+            self.registry.dirty = true;
+        }
+        changed
     }
 
     /// An agent left: unreachable (with the time) or removed.
@@ -344,9 +396,9 @@ impl Master {
         }
         let number = self.registry.taken + 1;
         let held: Vec<Effect> = self.effects.drain(start..).collect();
-        self.registry
-            .held
-            .extend(held.into_iter().map(|effect| (number, effect)));
+        for effect in held {
+            self.hold(number, effect);
+        }
     }
 
     /// Once `--agent_reregister_timeout` has passed since recovery, the
