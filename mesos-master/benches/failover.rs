@@ -53,16 +53,21 @@ fn config() -> MasterConfig {
 /// One agent's `ReregisterSlaveMessage` as Mesos's benchmark builds it:
 /// `cpus:20;mem:10240`, `frameworks` frameworks each running `tasks`
 /// tasks of `cpus:0.1;mem:5` with ten labels.
-fn reregister_message(agent: usize, frameworks: usize, tasks: usize) -> Bytes {
+fn slave_info(agent: usize) -> v0::SlaveInfo {
     let slave_id = v0::SlaveId {
         value: format!("agent{agent}"),
     };
-    let slave = v0::SlaveInfo {
+    v0::SlaveInfo {
         hostname: slave_id.value.clone(),
         resources: Resources::parse("cpus:20;mem:10240").unwrap().to_wire(),
-        id: Some(slave_id.clone()),
+        id: Some(slave_id),
         ..Default::default()
-    };
+    }
+}
+
+fn reregister_message(agent: usize, frameworks: usize, tasks: usize) -> Bytes {
+    let slave = slave_info(agent);
+    let slave_id = slave.id.clone().unwrap();
     let task_resources = Resources::parse("cpus:0.1;mem:5").unwrap().to_wire();
     let labels = v0::Labels {
         labels: (0..10)
@@ -106,21 +111,36 @@ fn reregister_message(agent: usize, frameworks: usize, tasks: usize) -> Bytes {
     Bytes::from(message.encode_to_vec())
 }
 
-/// A master that has just recovered an empty, persisted registry (so its
-/// replies wait for the registry to be stored), and every agent's message.
+/// A master that has just recovered a persisted registry, and every
+/// agent's message. With an empty registry (`listed` false, Mesos's
+/// benchmark) every agent is new to it and its reply waits for the
+/// registry write admitting it; with the agents listed (`listed` true, a
+/// failover: each comes back as the registry holds it) nothing is written.
 struct Failover {
     master: Master,
     now: Now,
     agents: Vec<(Upid, Bytes)>,
 }
 
-fn failover(agents: usize, frameworks: usize, tasks: usize) -> Failover {
+fn failover(agents: usize, frameworks: usize, tasks: usize, listed: bool) -> Failover {
     let now = Now {
         instant: base(),
         unix: 1.7e9,
     };
     let mut master = Master::new(config(), now);
-    master.recover(internal::Registry::default(), Duration::from_secs(600), now);
+    let mut registry = internal::Registry::default();
+    if listed {
+        registry.slaves = Some(internal::registry::Slaves {
+            slaves: (0..agents)
+                .map(|a| internal::registry::Slave {
+                    info: slave_info(a),
+                    drain_info: None,
+                    deactivated: None,
+                })
+                .collect(),
+        });
+    }
+    master.recover(registry, Duration::from_secs(600), now);
     if let Some((number, _)) = master.take_registry() {
         master.registry_stored(number);
     }
@@ -172,11 +192,17 @@ fn reregister_all(mut f: Failover) -> (usize, Failover) {
 fn agent_reregistration_delay(c: &mut Criterion) {
     let mut group = c.benchmark_group("agent_reregistration_delay");
     group.sample_size(10);
-    for (agents, frameworks, tasks) in [(20_000, 1, 5), (2_000, 5, 20)] {
-        let name = format!("{agents}_agents_{frameworks}_frameworks_{tasks}_tasks");
+    for (agents, frameworks, tasks, listed) in [
+        (20_000, 1, 5, false),
+        (2_000, 5, 20, false),
+        (20_000, 1, 5, true),
+        (2_000, 5, 20, true),
+    ] {
+        let registry = if listed { "listed" } else { "new" };
+        let name = format!("{agents}_agents_{frameworks}_frameworks_{tasks}_tasks_{registry}");
         group.bench_function(&name, |b| {
             b.iter_batched(
-                || failover(agents, frameworks, tasks),
+                || failover(agents, frameworks, tasks, listed),
                 |f| {
                     let (reregistered, f) = reregister_all(f);
                     assert_eq!(reregistered, agents);
