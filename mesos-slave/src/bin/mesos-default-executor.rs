@@ -14,6 +14,7 @@ struct Flags {
 }
 
 fn main() {
+    mesos_slave::containerizer::posix::wait_until_contained();
     mesos::flags::exit_if_version_requested();
     // Lead a session of our own, so the agent can find and kill everything
     // this executor and its tasks start (the agent spawns us without doing

@@ -86,7 +86,8 @@ impl Container {
             .map(|p| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()))
             .collect::<Result<_, _>>()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        if !is_command_executor(spec) || !join.is_empty() || pid_namespace {
+        let hooked = !is_command_executor(spec) || pid_namespace;
+        if hooked {
             // SAFETY: the closure runs in the forked child before exec and
             // only makes async-signal-safe calls (setsid, open, write,
             // close) on memory prepared before the fork.
@@ -117,10 +118,44 @@ impl Container {
                 });
             }
         }
-        let child = tokio::process::Command::from(command).spawn()?;
+        // Spawned without the hook, our executor waits on its standard input
+        // for one byte, written once it is in its cgroups.
+        let sync = !hooked && !cgroup_procs.is_empty();
+        if sync {
+            command
+                .stdin(Stdio::piped())
+                .env(CGROUPS_JOINED_ENV, "stdin");
+        }
+        let mut child = tokio::process::Command::from(command).spawn()?;
         let pid = child
             .id()
             .ok_or_else(|| io::Error::other("executor exited before its pid was read"))?;
+        if sync {
+            for path in cgroup_procs {
+                if let Err(e) = std::fs::write(path, pid.to_string()) {
+                    let _ = child.start_kill();
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("failed to move the executor into {}: {e}", path.display()),
+                    ));
+                }
+            }
+        }
+        if sync {
+            let written = child.stdin.take().map(|stdin| {
+                stdin
+                    .into_owned_fd()
+                    .map(std::fs::File::from)
+                    .and_then(|mut stdin| std::io::Write::write_all(&mut stdin, b"1"))
+            });
+            if let Some(Err(e)) = written {
+                let _ = child.start_kill();
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("failed to let the executor start: {e}"),
+                ));
+            }
+        }
         Ok(Container { pid, child })
     }
 
@@ -315,6 +350,25 @@ pub fn sweep_session(sid: u32) {
 
 /// Whether `spec` runs our `mesos-executor` or `mesos-default-executor`,
 /// which call `setsid` themselves.
+/// Set for our executors spawned without a pre-exec hook: they read one
+/// byte from standard input, which the agent writes once they are in their
+/// cgroups, before they start (see [`wait_until_contained`]).
+pub const CGROUPS_JOINED_ENV: &str = "MESOS_EXECUTOR_WAIT_FOR_CGROUPS";
+
+/// Run first by our executors: when the agent spawned this one to move it
+/// into its cgroups from outside, waits until it has (one byte on
+/// standard input). An end of input means the agent gave up: exit.
+pub fn wait_until_contained() {
+    if std::env::var_os(CGROUPS_JOINED_ENV).is_none() {
+        return;
+    }
+    let mut byte = [0u8; 1];
+    match std::io::Read::read(&mut std::io::stdin(), &mut byte) {
+        Ok(1) => {}
+        _ => std::process::exit(1),
+    }
+}
+
 fn is_command_executor(spec: &LaunchSpec) -> bool {
     !spec.command.shell()
         && spec
