@@ -58,22 +58,17 @@ async fn state_until(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_master_remembers_its_agents_and_refuses_a_corrupt_registry() {
-    let root = tempfile::tempdir().unwrap();
-    let work_dir = root.path().join("master");
-    let port = free_port();
-    let mut first = master(root.path(), port, &work_dir, 1);
-    wait_healthy(&mut first).await;
-
+/// An agent of the master on `master_port`, its work directory and log
+/// under `root`.
+fn spawn_agent(root: &Path, master_port: u16) -> Daemon {
     let agent_port = free_port();
-    let agent_dir = root.path().join("agent");
+    let agent_dir = root.join("agent");
     std::fs::create_dir_all(&agent_dir).unwrap();
-    let mut agent = Daemon::spawn(
+    Daemon::spawn(
         "agent",
         "mesos-slave",
         vec![
-            format!("--master=127.0.0.1:{port}"),
+            format!("--master=127.0.0.1:{master_port}"),
             "--ip=127.0.0.1".to_string(),
             format!("--port={agent_port}"),
             "--hostname=127.0.0.1".to_string(),
@@ -82,28 +77,45 @@ async fn a_restarted_master_remembers_its_agents_and_refuses_a_corrupt_registry(
             "--registration_backoff_factor=100ms".to_string(),
         ],
         SocketAddr::from(([127, 0, 0, 1], agent_port)),
-        Some(agent_dir.clone()),
-        root.path().join("agent.log"),
-    );
+        Some(agent_dir),
+        root.join("agent.log"),
+    )
+}
+
+/// Waits until the agent's own `/state` shows it was told `agent_id`.
+async fn agent_knows_its_id(agent: &Daemon, agent_id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = http::get(agent.addr, "/state").await
+            && response.status == 200
+            && response.json()["id"] == agent_id
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent never heard it was registered:\n{}",
+            tail(&agent.log, 40)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_master_remembers_its_agents_and_refuses_a_corrupt_registry() {
+    let root = tempfile::tempdir().unwrap();
+    let work_dir = root.path().join("master");
+    let port = free_port();
+    let mut first = master(root.path(), port, &work_dir, 1);
+    wait_healthy(&mut first).await;
+
+    let mut agent = spawn_agent(root.path(), port);
     wait_healthy(&mut agent).await;
     let state = state_until(&first, "the agent", |s| s["activated_slaves"] == 1).await;
     let agent_id = state["slaves"][0]["id"].as_str().unwrap().to_string();
     // The agent has its id too (not only the master): it re-registers
     // under it rather than registering anew.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(response) = http::get(agent.addr, "/state").await
-            && response.json()["id"] == agent_id.as_str()
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "agent not registered:\n{}",
-            tail(&agent.log, 40)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    agent_knows_its_id(&agent, &agent_id).await;
     assert!(work_dir.join("registry.pb").is_file());
     first.stop();
 
@@ -203,46 +215,14 @@ async fn a_failover_with_too_many_agents_missing_stops_the_master() {
     let port = free_port();
     let mut first = master(root.path(), port, &work_dir, 1);
     wait_healthy(&mut first).await;
-    let agent_port = free_port();
-    let agent_dir = root.path().join("agent");
-    std::fs::create_dir_all(&agent_dir).unwrap();
-    let mut agent = Daemon::spawn(
-        "agent",
-        "mesos-slave",
-        vec![
-            format!("--master=127.0.0.1:{port}"),
-            "--ip=127.0.0.1".to_string(),
-            format!("--port={agent_port}"),
-            "--hostname=127.0.0.1".to_string(),
-            format!("--work_dir={}", agent_dir.display()),
-            format!("--resources={AGENT_RESOURCES}"),
-            "--registration_backoff_factor=100ms".to_string(),
-        ],
-        SocketAddr::from(([127, 0, 0, 1], agent_port)),
-        Some(agent_dir.clone()),
-        root.path().join("agent.log"),
-    );
+    let mut agent = spawn_agent(root.path(), port);
     wait_healthy(&mut agent).await;
     let state = state_until(&first, "the agent", |s| s["activated_slaves"] == 1).await;
     let agent_id = state["slaves"][0]["id"].as_str().unwrap().to_string();
     // The master lists an agent before its admission is stored and the
     // agent told; stopping the master before then would leave the agent
     // without its id, registering anew with the next master.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(response) = http::get(agent.addr, "/state").await
-            && response.status == 200
-            && response.json()["id"] == agent_id.as_str()
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the agent never heard it was admitted:\n{}",
-            tail(&agent.log, 40)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    agent_knows_its_id(&agent, &agent_id).await;
     first.stop();
 
     // Two more agents were admitted that will never come back: 2 of 3
