@@ -518,7 +518,17 @@ async fn run(
             }
         }
     };
-    let container = match posix::Container::launch_in(&spec, &procs, pid_namespace) {
+    // Off the async runtime too: the agent moves our executors into their
+    // cgroups itself, and those writes can take milliseconds each.
+    let launched = {
+        let spec = spec.clone();
+        tokio::task::spawn_blocking(move || {
+            posix::Container::launch_in(&spec, &procs, pid_namespace)
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    };
+    let container = match launched {
         Ok(container) => container,
         Err(e) => {
             let exit = failed(launch_failed(format!("Failed to launch executor: {e}")));
