@@ -128,6 +128,13 @@ async fn checkpointed_task_survives_an_agent_kill() {
     cluster.kill_agent(0);
     assert!(running(pids[0]), "the executor outlives its agent");
     cluster.restart_agent(0, &[]).await;
+    // The recovered agent's own directories are not garbage to collect
+    // (earlier agents' are): nothing is scheduled for removal.
+    let metrics = mesos_e2e::http::get(cluster.agents[0].addr, "/metrics/snapshot")
+        .await
+        .expect("agent metrics")
+        .json();
+    assert_eq!(metrics["gc/path_removals_pending"], 0.0, "{metrics}");
 
     // The task ends as it would have without the restart, reported once
     // (a TASK_RUNNING whose acknowledgement the agent did not live to
